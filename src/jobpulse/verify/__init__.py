@@ -1,0 +1,1 @@
+"""Verification helpers: real Prometheus/Alertmanager binaries and servers."""
