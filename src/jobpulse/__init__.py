@@ -1,0 +1,13 @@
+"""jobpulse: one telemetry spec for job-processing platforms.
+
+The spec drives runtime metrics (prometheus_client), Prometheus rule files, Grafana dashboards,
+docs and promtool alert tests.
+"""
+
+from jobpulse.runtime.metrics import LabelError, Telemetry
+from jobpulse.runtime.tracker import Job, JobTracker
+from jobpulse.spec.errors import SpecError
+from jobpulse.spec.load import load_spec
+
+__all__ = ["Job", "JobTracker", "LabelError", "SpecError", "Telemetry", "load_spec"]
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Runtime instrumentation: the spec's metrics on prometheus_client, the job tracker, the /metrics app."""

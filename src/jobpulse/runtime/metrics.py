@@ -1,0 +1,192 @@
+"""The spec's metric catalogue on prometheus_client, with validated, bounded and cached labels.
+
+A label value outside the allowed set, or beyond a label's distinct-value budget, is replaced by
+``__other__`` and counted in ``jobpulse_label_overflow_total{metric,label}`` — instrumentation never
+raises into the host application unless ``strict=True`` (meant for tests).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+from jobpulse.spec.load import load_spec
+from jobpulse.spec.model import Metric, Spec
+
+if TYPE_CHECKING:
+    from jobpulse.runtime.exposition import MetricsApp
+    from jobpulse.runtime.tracker import JobTracker
+
+OTHER = "__other__"
+_COLLECTORS: dict[str, type[Counter] | type[Gauge] | type[Histogram]] = {
+    "counter": Counter,
+    "gauge": Gauge,
+    "histogram": Histogram,
+}
+
+
+class LabelError(ValueError):
+    """Wrong label names, or (in strict mode) a label value outside its bound."""
+
+
+class Instrument:
+    """One catalogue metric: ``labels(**values)`` returns a cached prometheus_client child."""
+
+    def __init__(self, metric: Metric, collector: Any, telemetry: Telemetry) -> None:
+        self.metric = metric
+        self.collector = collector
+        self.names = metric.label_names
+        self._names_set = frozenset(self.names)
+        self._telemetry = telemetry
+        self._children: dict[tuple[str, ...], Any] = {}
+        self._seen: dict[str, set[str]] = {label.name: set() for label in metric.labels if label.values is None}
+        self._lock = threading.Lock()
+
+    def labels(self, **values: object) -> Any:
+        """The child for these label values; unknown label names raise in strict mode only."""
+        try:
+            key = tuple([values[name] for name in self.names])  # type: ignore[misc]
+        except KeyError:
+            key = self._fix_names(values)
+        else:
+            if len(values) != len(self.names):
+                key = self._fix_names(values)
+        child = self._children.get(key)  # type: ignore[arg-type]
+        if child is None:
+            child, _ = self.resolve(key)
+        return child
+
+    def child(self, values: tuple[object, ...]) -> Any:
+        """The child for label values given in the metric's label order (the fast path)."""
+        child = self._children.get(values)  # type: ignore[arg-type]
+        if child is None:
+            child, _ = self.resolve(values)
+        return child
+
+    def resolve(self, values: tuple[object, ...]) -> tuple[Any, bool]:
+        """Bound the values, return (child, clean); a clean child is cached for next time."""
+        if not self.names:
+            return self.collector, True
+        if len(values) != len(self.names):
+            raise LabelError(f"{self.metric.name} takes {len(self.names)} label values, got {len(values)}")
+        bounded: list[str] = []
+        clean = True
+        with self._lock:
+            for label, raw in zip(self.metric.labels, values, strict=True):
+                value = raw if isinstance(raw, str) else str(raw)
+                if label.values is not None:
+                    ok = value in label.values
+                else:
+                    seen = self._seen[label.name]
+                    ok = value in seen
+                    if not ok and len(seen) < (label.max_values or 0):
+                        seen.add(value)
+                        ok = True
+                if not ok:
+                    clean = False
+                    self._telemetry.overflow(self.metric.name, label.name, value)
+                    value = OTHER
+                bounded.append(value)
+        child = self.collector.labels(*bounded)
+        if clean:
+            self._children[tuple(values)] = child  # type: ignore[arg-type]
+        return child, clean
+
+    def _fix_names(self, values: dict[str, object]) -> tuple[str, ...]:
+        given = set(values)
+        missing = sorted(self._names_set - given)
+        extra = sorted(given - self._names_set)
+        message = (
+            f"{self.metric.name} takes labels ({', '.join(self.names) or 'none'}); "
+            + (f"missing {', '.join(missing)}" if missing else "")
+            + ("; " if missing and extra else "")
+            + (f"unexpected {', '.join(extra)}" if extra else "")
+        )
+        if self._telemetry.strict:
+            raise LabelError(message)
+        self._telemetry.label_errors.labels(self.metric.name).inc()
+        return tuple(str(values.get(name, "")) for name in self.names)
+
+    # conveniences for call sites that do not keep children
+    def inc(self, amount: float = 1.0, **labels: object) -> None:
+        self.labels(**labels).inc(amount)
+
+    def dec(self, amount: float = 1.0, **labels: object) -> None:
+        self.labels(**labels).dec(amount)
+
+    def set(self, value: float, **labels: object) -> None:
+        self.labels(**labels).set(value)
+
+    def observe(self, value: float, **labels: object) -> None:
+        self.labels(**labels).observe(value)
+
+
+class Telemetry:
+    """The runtime side of a spec: every catalogue metric registered in one registry."""
+
+    def __init__(self, spec: Spec, *, registry: CollectorRegistry | None = REGISTRY, strict: bool = False) -> None:
+        self.spec = spec
+        self.registry = registry
+        self.strict = strict
+        self.overflows = Counter(
+            "jobpulse_label_overflow",
+            "Label values replaced by __other__ because they were outside the allowed set or over budget.",
+            ["metric", "label"],
+            registry=registry,
+        )
+        self.label_errors = Counter(
+            "jobpulse_label_errors",
+            "Calls that passed wrong label names to a metric (fixed up; strict mode raises instead).",
+            ["metric"],
+            registry=registry,
+        )
+        self.instruments: dict[str, Instrument] = {}
+        for metric in spec.metrics.values():
+            kwargs: dict[str, Any] = {"registry": registry}
+            if metric.buckets is not None:
+                kwargs["buckets"] = metric.buckets
+            collector = _COLLECTORS[metric.type](metric.name, metric.help, metric.label_names, **kwargs)
+            self.instruments[metric.name] = Instrument(metric, collector, self)
+        self._trackers: dict[str, JobTracker] = {}
+
+    @classmethod
+    def from_file(
+        cls, path: str | Path, *, registry: CollectorRegistry | None = REGISTRY, strict: bool = False
+    ) -> Telemetry:
+        """Load a spec file and register its metrics in ``registry``."""
+        return cls(load_spec(path), registry=registry, strict=strict)
+
+    def metric(self, name: str) -> Instrument:
+        try:
+            return self.instruments[name]
+        except KeyError:
+            raise KeyError(f"{name!r} is not in the spec's metric catalogue") from None
+
+    __getitem__ = metric
+
+    def job(self, name: str, **options: Any) -> JobTracker:
+        """The tracker for a job lifecycle declared in the spec's ``jobs`` section."""
+        from jobpulse.runtime.tracker import JobTracker
+
+        if name not in self._trackers or options:
+            if name not in self.spec.jobs:
+                raise KeyError(f"job {name!r} is not in the spec; it has {', '.join(self.spec.jobs) or 'no jobs'}")
+            tracker = JobTracker(self, self.spec.jobs[name], **options)
+            if options:
+                return tracker
+            self._trackers[name] = tracker
+        return self._trackers[name]
+
+    def metrics_app(self, *, token: str | None = None) -> MetricsApp:
+        """An ASGI app serving this registry at any path it is mounted on."""
+        from jobpulse.runtime.exposition import MetricsApp
+
+        return MetricsApp(self.registry or REGISTRY, token=token)
+
+    def overflow(self, metric: str, label: str, value: str) -> None:
+        if self.strict:
+            raise LabelError(f"{metric}: value {value[:64]!r} is outside the bound of label {label!r}")
+        self.overflows.labels(metric, label).inc()

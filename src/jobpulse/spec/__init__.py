@@ -1,0 +1,1 @@
+"""The telemetry spec: wire models (what users write), YAML loading, the resolved model."""

@@ -1,0 +1,384 @@
+"""Load a spec file: YAML with positions → wire models → cross-checked resolved model."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from jobpulse.spec import model, wire
+from jobpulse.spec.errors import Location, Problem, SpecError
+from jobpulse.spec.promql import references
+from jobpulse.spec.yamlpos import PathKey, Positions, dotted, load_yaml
+
+
+def load_spec(path: str | Path) -> model.Spec:
+    """Read, validate and resolve a spec file; raises :class:`SpecError` naming file:line:column."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError([Problem(Location(str(path), 1, 1), "", f"cannot read spec: {exc.strerror}")]) from None
+    return load_spec_text(text, str(path))
+
+
+def load_spec_text(text: str, file: str = "<spec>") -> model.Spec:
+    data, positions = load_yaml(text, file)
+    if not isinstance(data, dict):
+        raise SpecError([Problem(positions.locate(()), "", "expected a mapping with `version`, `service`, `metrics`")])
+    version = data.get("version")
+    if version != "jobpulse/v1":
+        where = positions.locate(("version",)) if "version" in data else positions.locate(())
+        got = f"got {version!r}" if "version" in data else "it is missing"
+        raise SpecError([Problem(where, "version", f"expected `version: jobpulse/v1`, {got}")])
+    try:
+        spec = wire.SpecV1.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_problems(exc, data, positions)) from None
+    return Resolver(spec, positions, Path(file)).resolve()
+
+
+# --- pydantic errors → located problems ---------------------------------------------------------------
+
+
+def _problems(exc: ValidationError, data: Any, positions: Positions) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[PathKey, str]] = set()
+    for err in exc.errors(include_url=False):
+        path = _data_path(err["loc"], data)
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            key = path[-1] if path else ""
+            message = f"unknown key {key!r}; expected {_expected_keys(path[:-1], key)}"
+            location = positions.locate(path, key=True)
+        elif kind == "missing":
+            message = f"missing required key {err['loc'][-1]!r}"
+            location = positions.locate(path[:-1] if path and path[-1] == err["loc"][-1] else path)
+        else:
+            message = _message(err)
+            location = positions.locate(path)
+        marker = (path, message)
+        if marker in seen:
+            continue
+        seen.add(marker)
+        problems.append(Problem(location, dotted(path), message))
+    return problems
+
+
+def _data_path(loc: tuple[int | str, ...], data: Any) -> PathKey:
+    """Keep only the parts of a pydantic error location that exist in the data (drops union tags)."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and not part.startswith(("function-", "list[")):
+            # a key that is not in the data: missing or extra → report at it, under its parent
+            path.append(part)
+            break
+    return tuple(path)
+
+
+def _model_at(path: PathKey) -> type[BaseModel] | None:
+    current: Any = wire.SpecV1
+    for part in path:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        fields = current.model_fields
+        name = next((n for n, f in fields.items() if (f.alias or n) == part), None)
+        if name is None:
+            return None
+        current = _inner_model(fields[name].annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if isinstance(found, type) and issubclass(found, BaseModel):
+            return found
+    return annotation
+
+
+def _expected_keys(parent: PathKey, key: str | int) -> str:
+    cls = _model_at(parent)
+    if cls is None:
+        return "no such key here"
+    names = [f.alias or n for n, f in cls.model_fields.items()]
+    close = difflib.get_close_matches(str(key), names, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return "one of " + ", ".join(names) + hint
+
+
+def _message(err: Any) -> str:
+    msg: str = err["msg"]
+    msg = msg.removeprefix("Value error, ")
+    if msg.startswith("Input should be "):
+        msg = "expected " + msg.removeprefix("Input should be ")
+        if "input" in err and not isinstance(err["input"], dict | list):
+            msg += f", got {err['input']!r}"
+    return msg
+
+
+# --- resolution and cross-checks ----------------------------------------------------------------------
+
+
+class Resolver:
+    def __init__(self, spec: wire.SpecV1, positions: Positions, path: Path) -> None:
+        self.spec = spec
+        self.positions = positions
+        self.path = path
+        self.problems: list[Problem] = []
+
+    def problem(self, path: PathKey, message: str) -> None:
+        self.problems.append(Problem(self.positions.locate(path), dotted(path), message))
+
+    def resolve(self) -> model.Spec:
+        service = self.spec.service
+        resolved_service = model.Service(
+            name=service.name,
+            title=service.title or service.name,
+            description=service.description,
+            scrape_interval=service.scrape_interval,
+            evaluation_interval=service.evaluation_interval,
+            runbook_base_url=service.runbook_base_url,
+            target_labels=tuple(service.target_labels),
+        )
+        metrics = self.metrics()
+        jobs = self.jobs(metrics)
+        result = model.Spec(
+            path=self.path,
+            service=resolved_service,
+            metrics=metrics,
+            jobs=jobs,
+            alerts=self.alerts(resolved_service),
+            dashboards=self.dashboards(service.name),
+            tests=list(self.spec.tests),
+        )
+        self.check_queries(result)
+        self.check_tests(result)
+        if self.problems:
+            raise SpecError(self.problems)
+        return result
+
+    def metrics(self) -> dict[str, model.Metric]:
+        out: dict[str, model.Metric] = {}
+        exposed: dict[str, str] = {}
+        for i, m in enumerate(self.spec.metrics):
+            labels = tuple(
+                model.Label(name, frozenset(spec.values) if spec.values else None, spec.max_values, spec.description)
+                for name, spec in m.labels.items()
+            )
+            buckets = tuple(m.buckets) if m.buckets else None
+            if m.type == "histogram" and buckets is None:
+                scale = model.UNIT_SCALE.get(m.unit)
+                if scale is None:
+                    self.problem(("metrics", i, "buckets"), f"histogram with unit {m.unit!r} needs explicit `buckets`")
+                    continue
+                buckets = tuple(b * scale for b in model.SECONDS_BUCKETS)
+            metric = model.Metric(m.name, m.type, m.help, m.unit, labels, buckets)
+            for series in metric.series_names:
+                if series in exposed:
+                    self.problem(("metrics", i, "name"), f"{m.name} exposes {series}, which {exposed[series]} also exposes")
+                exposed[series] = m.name
+            if m.name in out:
+                continue
+            out[m.name] = metric
+        return out
+
+    def jobs(self, metrics: dict[str, model.Metric]) -> dict[str, model.Job]:
+        out: dict[str, model.Job] = {}
+        for i, j in enumerate(self.spec.jobs):
+            if j.name in out:
+                self.problem(("jobs", i, "name"), f"job {j.name!r} is defined twice")
+                continue
+            if j.outcome_label in j.attributes:
+                self.problem(("jobs", i, "outcome_label"), "the outcome label must not also be an attribute")
+            roles: dict[str, model.Metric] = {}
+            for role, (types, outcome_ok) in model.JOB_ROLES.items():
+                name = getattr(j.metrics, role)
+                if name is None:
+                    continue
+                where = ("jobs", i, "metrics", role)
+                metric = metrics.get(name)
+                if metric is None:
+                    self.problem(where, f"unknown metric {name!r}; the catalogue has {_closest(name, metrics)}")
+                    continue
+                if metric.type not in types:
+                    self.problem(where, f"{role} must be a {' or '.join(types)}, but {name} is a {metric.type}")
+                    continue
+                allowed = set(j.attributes) | ({j.outcome_label} if outcome_ok else set())
+                extra = [n for n in metric.label_names if n not in allowed]
+                if extra:
+                    why = (
+                        f"the outcome label {j.outcome_label!r} is only known when a job finishes"
+                        if j.outcome_label in extra
+                        else f"add them to the job's `attributes` ({', '.join(j.attributes) or 'none yet'})"
+                    )
+                    self.problem(where, f"{name} has labels {', '.join(extra)} that the job cannot fill: {why}")
+                    continue
+                if outcome_ok and j.outcome_label in metric.label_names:
+                    label = metric.label(j.outcome_label)
+                    assert label is not None
+                    missing = [v for v in (j.outcomes.success, j.outcomes.failure) if label.values and v not in label.values]
+                    if missing:
+                        self.problem(where, f"{name}'s {j.outcome_label} values do not allow {', '.join(missing)}")
+                        continue
+                roles[role] = metric
+            out[j.name] = model.Job(
+                name=j.name,
+                description=j.description,
+                attributes=tuple(j.attributes),
+                outcome_label=j.outcome_label,
+                success=j.outcomes.success,
+                failure=j.outcomes.failure,
+                duration_from=j.duration_from,
+                retries_count_as_enqueued=j.retries_count_as_enqueued,
+                **roles,
+            )
+        return out
+
+    def alerts(self, service: model.Service) -> list[model.Alert]:
+        out: list[model.Alert] = []
+        names: set[str] = set()
+        for i, a in enumerate(self.spec.alerts):
+            if a.name in names:
+                self.problem(("alerts", i, "name"), f"alert {a.name!r} is defined twice")
+            names.add(a.name)
+            anchor = model.alert_anchor(a.name)
+            url = a.runbook_url or f"{service.runbook_base_url}docs/alerts.md#{anchor}"
+            out.append(
+                model.Alert(
+                    name=a.name,
+                    expr=a.expr.strip(),
+                    for_=a.for_,
+                    keep_firing_for=a.keep_firing_for,
+                    severity=a.severity,
+                    labels=dict(a.labels),
+                    summary=a.summary,
+                    description=a.description,
+                    runbook=a.runbook.strip(),
+                    runbook_url=url,
+                    anchor=anchor,
+                )
+            )
+        return out
+
+    def dashboards(self, service: str) -> list[model.Dashboard]:
+        out: list[model.Dashboard] = []
+        uids: set[str] = set()
+        for i, d in enumerate(self.spec.dashboards):
+            uid = d.uid or model.dashboard_uid(service, d.title)
+            if uid in uids:
+                self.problem(("dashboards", i, "title"), f"dashboard uid {uid!r} is used twice; set `uid` on one")
+            uids.add(uid)
+            panels = tuple(
+                model.Panel(
+                    id=n + 1,
+                    title=p.title,
+                    type=p.type,
+                    description=p.description,
+                    targets=tuple(
+                        model.Target(t.expr.strip(), t.legend, t.instant, model.ref_id(k))
+                        for k, t in enumerate(p.all_targets())
+                    ),
+                    unit=p.unit,
+                    width=p.width,
+                    height=p.height,
+                    decimals=p.decimals,
+                    min=p.min,
+                    max=p.max,
+                )
+                for n, p in enumerate(d.panels)
+            )
+            out.append(
+                model.Dashboard(uid, d.title, d.description, tuple(d.tags), d.refresh, d.time_from, panels)
+            )
+        return out
+
+    def queries(self) -> list[tuple[PathKey, str]]:
+        found: list[tuple[PathKey, str]] = []
+        for i, a in enumerate(self.spec.alerts):
+            found.append((("alerts", i, "expr"), a.expr))
+        for i, d in enumerate(self.spec.dashboards):
+            for k, p in enumerate(d.panels):
+                if p.targets is None:
+                    found.append((("dashboards", i, "panels", k, "expr"), p.expr or ""))
+                else:
+                    for t, target in enumerate(p.targets):
+                        found.append((("dashboards", i, "panels", k, "targets", t, "expr"), target.expr))
+        return found
+
+    def check_queries(self, spec: model.Spec) -> None:
+        index = spec.series_index()
+        for path, query in self.queries():
+            for message in query_problems(query, index, spec.service.target_labels):
+                self.problem(path, message)
+
+    def check_tests(self, spec: model.Spec) -> None:
+        alert_names = {a.name for a in spec.alerts}
+        for i, test in enumerate(spec.tests):
+            for k, case in enumerate(test.alert_rule_test):
+                if case.alertname not in alert_names:
+                    self.problem(
+                        ("tests", i, "alert_rule_test", k, "alertname"),
+                        f"unknown alert {case.alertname!r}; the spec has {_closest(case.alertname, alert_names)}",
+                    )
+
+
+def query_problems(
+    query: str,
+    index: dict[str, tuple[model.Metric, tuple[str, ...]]],
+    target_labels: tuple[str, ...],
+) -> list[str]:
+    """Problems with a query against the catalogue: syntax, unknown metrics, labels and label values."""
+    try:
+        refs = references(query)
+    except ValueError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
+        return [f"invalid PromQL: {first}"]
+    problems: list[str] = []
+    known_labels: set[str] = set(target_labels) | refs.created_labels
+    for selector in refs.selectors:
+        if not selector.name:
+            continue
+        entry = index.get(selector.name)
+        if entry is None:
+            problems.append(f"unknown metric {selector.name!r}; the catalogue has {_closest(selector.name, index)}")
+            continue
+        metric, extra = entry
+        valid = set(metric.label_names) | set(extra) | set(target_labels) | {"__name__"}
+        known_labels |= valid
+        for matcher in selector.matchers:
+            if matcher.label not in valid:
+                problems.append(
+                    f"unknown label {matcher.label!r} on {selector.name}; its labels are "
+                    + ", ".join(sorted(valid - {"__name__"}))
+                )
+                continue
+            label = metric.label(matcher.label)
+            if label is not None and label.values is not None and matcher.op == "=" and matcher.value not in label.values:
+                problems.append(
+                    f"{selector.name}{{{matcher.label}={matcher.value!r}}} can never match: "
+                    f"{matcher.label} takes {', '.join(sorted(label.values))}"
+                )
+    if any(s.name for s in refs.selectors):
+        for name in sorted(refs.grouping_labels - known_labels):
+            problems.append(f"unknown label {name!r} in by/on/without/ignoring: no metric in this query has it")
+    return problems
+
+
+def _closest(name: str, choices: Any) -> str:
+    names = sorted(choices)
+    close = difflib.get_close_matches(name, names, n=1)
+    if close:
+        return f"{len(names)} names; did you mean {close[0]!r}?"
+    return ", ".join(names[:8]) + ("…" if len(names) > 8 else "") if names else "none"

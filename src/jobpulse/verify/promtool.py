@@ -1,0 +1,64 @@
+"""Run promtool: check rule files and run the spec's alert unit tests, one result per test."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobpulse.compile.build import BuildResult
+from jobpulse.compile.tests import test_file
+from jobpulse.render.files import dump_yaml, write_build
+from jobpulse.verify.binaries import require_binary
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    output: str
+
+
+@dataclass(frozen=True)
+class TestResult:
+    name: str
+    passed: bool
+    output: str
+    seconds: float
+
+
+def check_rules(path: str | Path, *, promtool: str | None = None) -> CheckResult:
+    """``promtool check rules PATH``."""
+    binary = promtool or require_binary("promtool")
+    proc = subprocess.run([binary, "check", "rules", str(path)], capture_output=True, text=True, check=False, timeout=60)
+    return CheckResult(proc.returncode == 0, (proc.stdout + proc.stderr).strip())
+
+
+def _run_one(binary: str, test_path: Path, name: str) -> TestResult:
+    import time
+
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [binary, "test", "rules", str(test_path)], capture_output=True, text=True, check=False, timeout=300
+    )
+    output = (proc.stdout + proc.stderr).strip()
+    return TestResult(name, proc.returncode == 0, output, time.perf_counter() - started)
+
+
+def run_tests(result: BuildResult, *, promtool: str | None = None, workdir: Path | None = None) -> list[TestResult]:
+    """Build into a scratch directory and run each of the spec's tests as its own promtool test file."""
+    binary = promtool or require_binary("promtool")
+    spec = result.spec
+    with tempfile.TemporaryDirectory(prefix="jobpulse-test-") as scratch:
+        base = Path(workdir or scratch)
+        build_dir = base / "build"
+        write_build(result, build_dir)
+        rules = (build_dir / result.rule_file).resolve()
+        jobs: list[tuple[Path, str]] = []
+        for index, test in enumerate(spec.tests):
+            path = base / f"test_{index:03d}.yml"
+            path.write_text(dump_yaml(test_file(spec, str(rules), [test])))
+            jobs.append((path, test.name))
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return list(pool.map(lambda job: _run_one(binary, job[0], job[1]), jobs))
