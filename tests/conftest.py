@@ -46,3 +46,11 @@ def alertmanager_bin() -> str:
 
 
 # --- end of external binaries ------------------------------------------------------------------
+
+
+# --- async tests run on asyncio only -----------------------------------------------------------
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -7,12 +7,18 @@ refIds; the uid is the spec's or derived from the service and title (at most 40 
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
-from grafana_foundation_sdk.builders import bargauge, common, dashboard, gauge, piechart, prometheus, stat, table, timeseries
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.common import LegendDisplayMode, LegendPlacement
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
+
+# The SDK marks its classic dashboard model deprecated in favour of the v2 (Grafana 12 resource) schema.
+# Classic dashboard JSON is what Grafana's import and file provisioning read, so we build that on purpose.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Prefer using dashboardv2", category=DeprecationWarning)
+    from grafana_foundation_sdk.builders import bargauge, common, dashboard, gauge, piechart, prometheus, stat, table, timeseries
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models.common import LegendDisplayMode, LegendPlacement
+    from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
 
 from jobpulse.spec.model import Dashboard, Panel, Service
 

@@ -46,9 +46,19 @@ def load_spec_text(text: str, file: str = "<spec>") -> model.Spec:
 def _problems(exc: ValidationError, data: Any, positions: Positions) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[PathKey, str]] = set()
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    # a misspelt key shows up twice (unknown 'hlep', missing 'help'): report only the unknown key
+    typos: set[PathKey] = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            path = _data_path(err["loc"], data)
+            for guess in difflib.get_close_matches(str(path[-1]), _field_names(path[:-1]), n=1):
+                typos.add((*path[:-1], guess))
+    for err in errors:
         path = _data_path(err["loc"], data)
         kind = err["type"]
+        if kind == "missing" and path in typos:
+            continue
         if kind == "extra_forbidden":
             key = path[-1] if path else ""
             message = f"unknown key {key!r}; expected {_expected_keys(path[:-1], key)}"
@@ -64,7 +74,7 @@ def _problems(exc: ValidationError, data: Any, positions: Positions) -> list[Pro
             continue
         seen.add(marker)
         problems.append(Problem(location, dotted(path), message))
-    return problems
+    return sorted(problems, key=lambda p: (p.location.line, p.location.column))
 
 
 def _data_path(loc: tuple[int | str, ...], data: Any) -> PathKey:
@@ -108,11 +118,15 @@ def _inner_model(annotation: Any) -> Any:
     return annotation
 
 
-def _expected_keys(parent: PathKey, key: str | int) -> str:
+def _field_names(parent: PathKey) -> list[str]:
     cls = _model_at(parent)
-    if cls is None:
+    return [] if cls is None else [f.alias or n for n, f in cls.model_fields.items()]
+
+
+def _expected_keys(parent: PathKey, key: str | int) -> str:
+    names = _field_names(parent)
+    if not names:
         return "no such key here"
-    names = [f.alias or n for n, f in cls.model_fields.items()]
     close = difflib.get_close_matches(str(key), names, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return "one of " + ", ".join(names) + hint

@@ -1,0 +1,1 @@
+"""The ``jobpulse`` command line: one module per command."""

@@ -1,0 +1,32 @@
+"""``jobpulse build SPEC [-o DIR]``: write rules, dashboards, docs and alert tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from jobpulse.cli.common import load_or_exit
+from jobpulse.compile import compile_spec
+from jobpulse.render.files import write_build
+
+
+def default_out_dir(spec_path: Path) -> Path:
+    return spec_path.parent / "build"
+
+
+@click.command("build")
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output directory (default: build/ beside the spec). Replaced whole, atomically.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+def build_command(spec: Path, out_dir: Path | None, quiet: bool) -> None:
+    """Compile SPEC into Prometheus rules, Grafana dashboards, docs and promtool tests."""
+    model = load_or_exit(spec)
+    result = compile_spec(model)
+    out = out_dir or default_out_dir(spec)
+    written = write_build(result, out)
+    if not quiet:
+        click.echo(f"built {len(written)} files in {out}")
+        for path in written:
+            click.echo(f"  {path.relative_to(out.resolve())}")

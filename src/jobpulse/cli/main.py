@@ -1,0 +1,28 @@
+"""Entry point: ``jobpulse <command>``."""
+
+from __future__ import annotations
+
+import click
+
+from jobpulse import __version__
+from jobpulse.cli.build import build_command
+from jobpulse.cli.demo import demo_command
+from jobpulse.cli.test import test_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="jobpulse")
+def cli() -> None:
+    """jobpulse: one telemetry spec for metrics, alerts, dashboards and their tests.
+
+    Exit codes: 0 clean, 1 problems found (failing tests), 2 usage or spec errors.
+    """
+
+
+cli.add_command(build_command)
+cli.add_command(test_command)
+cli.add_command(demo_command)
+
+
+def main() -> None:
+    cli(prog_name="jobpulse")

@@ -1,0 +1,67 @@
+"""jobpulse test: the spec's alert tests run in promtool and really fail when an alert is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from jobpulse.cli.test import test_command as jobpulse_test
+from tests.helpers import EXAMPLE_SPECS, PREVIEW_SPEC
+
+
+@pytest.mark.parametrize("spec", EXAMPLE_SPECS, ids=lambda p: p.parent.name)
+def test_example_alert_tests_pass(spec: Path, promtool: str) -> None:
+    result = CliRunner().invoke(jobpulse_test, [str(spec)])
+    assert result.exit_code == 0, result.output
+    assert "0 failed" in result.output
+
+
+def test_preview_alerts_each_fire_on_their_fault_and_stay_silent_when_healthy(promtool: str) -> None:
+    result = CliRunner().invoke(jobpulse_test, [str(PREVIEW_SPEC)])
+    assert result.exit_code == 0, result.output
+    for line in [
+        "ok   failure rate above 10% pages after 10 minutes",
+        "ok   failure rate of 5% stays silent",
+        "ok   p95 above 5 minutes warns after 15 minutes",
+        "ok   p95 under 2 minutes stays silent",
+        "ok   queue depth above 10 for 5 minutes warns",
+        "ok   a draining queue stays silent",
+    ]:
+        assert line in result.output
+    assert "6 passed, 0 failed" in result.output
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "failing"),
+    [
+        ("sum(rate(preview_generation_jobs_completed_total[10m])) > 0.1",
+         "sum(rate(preview_generation_jobs_completed_total[10m])) > 0.5",
+         "failure rate above 10% pages after 10 minutes"),
+        ("sum(rate(preview_generation_jobs_completed_total[10m])) > 0.1",
+         "sum(rate(preview_generation_jobs_completed_total[10m])) > 0.01",
+         "failure rate of 5% stays silent"),
+        ("expr: preview_generation_queue_depth > 10\n    for: 5m", "expr: preview_generation_queue_depth > 10\n    for: 15m",
+         "queue depth above 10 for 5 minutes warns"),
+        ("      ) > 300000", "      ) > 60000", "p95 under 2 minutes stays silent"),
+    ],
+)
+def test_a_broken_alert_fails_its_test(tmp_path: Path, promtool: str, old: str, new: str, failing: str) -> None:
+    text = PREVIEW_SPEC.read_text()
+    assert old in text
+    spec = tmp_path / "jobpulse.yaml"
+    spec.write_text(text.replace(old, new))
+    result = CliRunner().invoke(jobpulse_test, [str(spec)])
+    assert result.exit_code == 1, result.output
+    assert f"FAIL {failing}" in result.output
+
+
+def test_spec_without_tests_is_a_problem(tmp_path: Path, promtool: str) -> None:
+    from tests.helpers import MINIMAL_SPEC
+
+    spec = tmp_path / "jobpulse.yaml"
+    spec.write_text(MINIMAL_SPEC)
+    result = CliRunner().invoke(jobpulse_test, [str(spec)])
+    assert result.exit_code == 1
+    assert "no alert tests" in result.output

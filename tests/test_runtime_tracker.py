@@ -1,0 +1,252 @@
+"""The job tracker keeps counters, histograms and gauges consistent through every lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from prometheus_client import CollectorRegistry
+
+from jobpulse import Telemetry
+from tests.helpers import MINIMAL_SPEC, PREVIEW_SPEC
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _setup(tmp_path: Path, spec_text: str = MINIMAL_SPEC):  # type: ignore[no-untyped-def]
+    spec = tmp_path / "jobpulse.yaml"
+    spec.write_text(spec_text)
+    registry = CollectorRegistry()
+    telemetry = Telemetry.from_file(spec, registry=registry, strict=True)
+    clock = FakeClock()
+    return telemetry.job("work", clock=clock), registry, clock
+
+
+def v(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    value = registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+def test_full_lifecycle(tmp_path: Path) -> None:
+    tracker, r, clock = _setup(tmp_path)
+    job = tracker.enqueue("j1", queue="high", tenant="t1")
+    assert v(r, "jobs_total", queue="high", tenant="t1") == 1
+    assert v(r, "queue_depth", queue="high") == 1
+    clock.now += 2
+    assert job.start()
+    assert v(r, "queue_depth", queue="high") == 0
+    assert v(r, "jobs_in_flight") == 1
+    assert v(r, "jobs_started_total") == 1
+    assert v(r, "job_wait_seconds_sum") == 2
+    clock.now += 3
+    assert job.succeed()
+    assert v(r, "jobs_in_flight") == 0
+    assert v(r, "jobs_done_total", queue="high", outcome="ok") == 1
+    assert v(r, "job_seconds_sum", outcome="ok") == 5  # enqueue -> completion
+    assert v(r, "job_seconds_count", outcome="ok") == 1
+    assert tracker.get("j1") is None
+
+
+def test_an_attempt_is_counted_once(tmp_path: Path) -> None:
+    tracker, r, _ = _setup(tmp_path)
+    job = tracker.enqueue("j1", queue="default", tenant="t")
+    job.start()
+    assert job.succeed()
+    assert not job.succeed()
+    assert not job.fail()
+    assert not job.start()
+    assert v(r, "jobs_done_total", queue="default", outcome="ok") == 1
+    assert v(r, "jobs_done_total", queue="default", outcome="error") == 0
+    assert v(r, "jobs_in_flight") == 0
+
+
+def test_depth_never_negative(tmp_path: Path) -> None:
+    tracker, r, _ = _setup(tmp_path)
+    job = tracker.enqueue("j1", queue="default", tenant="t")
+    job.start()
+    job.start()
+    job.succeed()
+    assert v(r, "queue_depth", queue="default") == 0
+    assert tracker.start("j1") is None  # unknown/finished ids are ignored
+
+
+def test_finishing_a_queued_job_leaves_the_queue(tmp_path: Path) -> None:
+    tracker, r, _ = _setup(tmp_path)
+    job = tracker.enqueue("j1", queue="default", tenant="t")
+    job.fail()
+    assert v(r, "queue_depth", queue="default") == 0
+    assert v(r, "jobs_in_flight") == 0
+    assert v(r, "jobs_done_total", queue="default", outcome="error") == 1
+
+
+def test_retry_is_a_new_attempt(tmp_path: Path) -> None:
+    tracker, r, clock = _setup(tmp_path)
+    job = tracker.enqueue("j1", queue="default", tenant="t")
+    job.start()
+    clock.now += 10
+    assert job.retry()
+    assert v(r, "jobs_retried_total") == 1
+    assert v(r, "jobs_total", queue="default", tenant="t") == 2  # retries count as enqueued (the default)
+    assert v(r, "queue_depth", queue="default") == 1
+    assert v(r, "jobs_in_flight") == 0
+    assert job.attempts == 2
+    clock.now += 1
+    job.start()
+    clock.now += 1
+    job.succeed()
+    assert v(r, "job_seconds_sum", outcome="ok") == 2  # measured from the new attempt's enqueue
+    assert not job.retry()  # finished
+
+
+def test_requeue_of_a_finished_job(tmp_path: Path) -> None:
+    tracker, r, _ = _setup(tmp_path)
+    job = tracker.enqueue("j1", queue="default", tenant="t")
+    job.start()
+    job.fail()
+    job.requeue()
+    assert tracker.get("j1") is job
+    assert v(r, "jobs_total", queue="default", tenant="t") == 2
+    assert v(r, "queue_depth", queue="default") == 1
+    job.start()
+    job.succeed()
+    assert v(r, "jobs_done_total", queue="default", outcome="error") == 1
+    assert v(r, "jobs_done_total", queue="default", outcome="ok") == 1
+    assert v(r, "queue_depth", queue="default") == 0
+
+
+def test_requeue_of_a_stuck_queued_job_does_not_double_the_depth(tmp_path: Path) -> None:
+    tracker, r, _ = _setup(tmp_path)
+    job = tracker.enqueue("j1", queue="default", tenant="t")
+    job.requeue()
+    assert v(r, "queue_depth", queue="default") == 1
+    assert v(r, "jobs_total", queue="default", tenant="t") == 2
+
+
+def test_requeue_of_a_running_job(tmp_path: Path) -> None:
+    tracker, r, _ = _setup(tmp_path)
+    job = tracker.enqueue("j1", queue="default", tenant="t")
+    job.start()
+    job.requeue()
+    assert v(r, "jobs_in_flight") == 0
+    assert v(r, "queue_depth", queue="default") == 1
+
+
+def test_inline_run_records_a_crash_as_failure(tmp_path: Path) -> None:
+    tracker, r, _ = _setup(tmp_path)
+    with pytest.raises(RuntimeError, match="boom"), tracker.run(queue="high", tenant="t"):
+        raise RuntimeError("boom")
+    assert v(r, "jobs_done_total", queue="high", outcome="error") == 1
+    assert v(r, "jobs_in_flight") == 0
+    assert v(r, "queue_depth", queue="high") == 0
+    with tracker.run(queue="high", tenant="t") as job:
+        assert job.state == "running"
+    assert v(r, "jobs_done_total", queue="high", outcome="ok") == 1
+
+
+def test_decorator_sync_and_async(tmp_path: Path) -> None:
+    tracker, r, _ = _setup(tmp_path)
+
+    @tracker.track(queue="default", tenant="t")
+    def work(x: int) -> int:
+        if x < 0:
+            raise ValueError("negative")
+        return x * 2
+
+    @tracker.track(queue="high", tenant="t")
+    async def awork() -> str:
+        await asyncio.sleep(0)
+        return "done"
+
+    assert work(2) == 4
+    with pytest.raises(ValueError, match="negative"):
+        work(-1)
+    assert asyncio.run(awork()) == "done"
+    assert v(r, "jobs_done_total", queue="default", outcome="ok") == 1
+    assert v(r, "jobs_done_total", queue="default", outcome="error") == 1
+    assert v(r, "jobs_done_total", queue="high", outcome="ok") == 1
+
+
+def test_preview_job_durations_are_recorded_in_milliseconds(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    telemetry = Telemetry.from_file(PREVIEW_SPEC, registry=registry, strict=True)
+    clock = FakeClock()
+    tracker = telemetry.job("preview", clock=clock)
+    job = tracker.enqueue("p1", scenario="blog", backend="worker")
+    clock.now += 1.5
+    job.start()
+    job.succeed()
+    assert v(registry, "preview_generation_job_duration_ms_sum", outcome="ready") == pytest.approx(1500)
+    assert v(registry, "preview_generation_jobs_completed_total", outcome="ready") == 1
+    assert v(registry, "preview_generation_jobs_total", scenario="blog", backend="worker") == 1
+
+
+def test_wrong_attributes_raise_in_strict_mode(tmp_path: Path) -> None:
+    tracker, _, _ = _setup(tmp_path)
+    with pytest.raises(ValueError, match="takes attributes"):
+        tracker.enqueue("x", queue="default")
+
+
+def test_out_of_bound_attribute_is_bounded_when_not_strict(tmp_path: Path) -> None:
+    spec = tmp_path / "jobpulse.yaml"
+    spec.write_text(MINIMAL_SPEC)
+    registry = CollectorRegistry()
+    tracker = Telemetry.from_file(spec, registry=registry).job("work")
+    with tracker.run(queue="not-a-queue", tenant="t"):
+        pass
+    assert v(registry, "jobs_done_total", queue="__other__", outcome="ok") == 1
+    assert v(registry, "queue_depth", queue="__other__") == 0
+
+
+class TrackerMachine(RuleBasedStateMachine):
+    """Random sequences of lifecycle calls keep the gauges equal to the true state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import tempfile
+
+        self.dir = tempfile.TemporaryDirectory()
+        self.tracker, self.registry, self.clock = _setup(Path(self.dir.name))
+        self.jobs: list[object] = []
+        self.finished_attempts = 0
+
+    def teardown(self) -> None:
+        self.dir.cleanup()
+
+    @rule(queue=st.sampled_from(["default", "high"]))
+    def enqueue(self, queue: str) -> None:
+        self.jobs.append(self.tracker.enqueue(None, queue=queue, tenant="t"))
+
+    @precondition(lambda self: self.jobs)
+    @rule(i=st.integers(min_value=0), action=st.sampled_from(["start", "succeed", "fail", "retry", "requeue"]))
+    def act(self, i: int, action: str) -> None:
+        job = self.jobs[i % len(self.jobs)]
+        self.clock.now += 1
+        result = getattr(job, action)()
+        if action in ("succeed", "fail") and result:
+            self.finished_attempts += 1
+
+    @invariant()
+    def gauges_match_state(self) -> None:
+        states = [j.state for j in self.jobs]  # type: ignore[attr-defined]
+        depth = v(self.registry, "queue_depth", queue="default") + v(self.registry, "queue_depth", queue="high")
+        assert depth == states.count("queued")
+        assert v(self.registry, "jobs_in_flight") == states.count("running")
+        done = sum(
+            v(self.registry, "jobs_done_total", queue=q, outcome=o) for q in ("default", "high") for o in ("ok", "error")
+        )
+        assert done == self.finished_attempts
+        assert self.tracker.live == states.count("queued") + states.count("running")
+
+
+TestTrackerMachine = TrackerMachine.TestCase
+TestTrackerMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
