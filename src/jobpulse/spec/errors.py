@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """Escape control characters so that user input can never split or forge an error line."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text)
 
 
 @dataclass(frozen=True)
@@ -24,8 +32,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.path}: " if self.path else ""
-        return f"{self.location}: error: {where}{self.message}"
+        where = f"{one_line(self.path)}: " if self.path else ""
+        return f"{self.location}: error: {where}{one_line(self.message)}"
 
 
 class SpecError(ValueError):

@@ -96,8 +96,9 @@ def dotted(path: PathKey) -> str:
 
 def load_yaml(text: str, file: str) -> tuple[Any, Positions]:
     """Parse one YAML document, returning the data and the positions of every path in it."""
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         if node is None:
             raise SpecError([Problem(Location(file, 1, 1), "", "the file is empty; expected a jobpulse spec")])
@@ -108,8 +109,15 @@ def load_yaml(text: str, file: str) -> tuple[Any, Positions]:
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         reason = exc.problem or exc.context or "invalid YAML"
         raise SpecError([Problem(Location(file, line, col), "", f"invalid YAML: {reason}")]) from None
-    except yaml.YAMLError as exc:  # pragma: no cover - non-marked YAML errors are rare
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        reason = f"character U+{ord(char):04X} is not allowed in YAML"
+        raise SpecError([Problem(Location(file, line, column), "", f"invalid YAML: {reason}")]) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - other YAML errors carry no position
         raise SpecError([Problem(Location(file, 1, 1), "", f"invalid YAML: {exc}")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, builder.positions
