@@ -82,7 +82,9 @@ def test_dashboards_follow_the_import_conventions(tmp_path: Path, spec: Path) ->
         assert re.fullmatch(r"[A-Za-z0-9_-]{1,40}", board["uid"])
         assert path.stem == board["uid"]
         variables = board["templating"]["list"]
-        assert any(v["type"] == "datasource" and v["query"] == "prometheus" and v["name"] == "datasource" for v in variables)
+        assert any(
+            v["type"] == "datasource" and v["query"] == "prometheus" and v["name"] == "datasource" for v in variables
+        )
         assert "__inputs" not in board
         ids = [p["id"] for p in board["panels"]]
         assert len(ids) == len(set(ids)) and all(ids)
@@ -101,7 +103,7 @@ def test_dashboard_keeps_the_seed_promql(tmp_path: Path) -> None:
     board = json.loads((_build(tmp_path) / "grafana/phase2b-preview-dashboard.json").read_text())
     exprs = {p["title"]: p["targets"][0]["expr"] for p in board["panels"]}
     assert exprs["Preview queue depth"] == "preview_generation_queue_depth"
-    assert "rate(preview_generation_job_duration_ms_bucket{outcome=\"ready\"}[15m])" in exprs["Job duration (p95 ms)"]
+    assert 'rate(preview_generation_job_duration_ms_bucket{outcome="ready"}[15m])' in exprs["Job duration (p95 ms)"]
 
 
 def test_every_runbook_url_points_at_a_section(tmp_path: Path) -> None:

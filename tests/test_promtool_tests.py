@@ -36,14 +36,21 @@ def test_preview_alerts_each_fire_on_their_fault_and_stay_silent_when_healthy(pr
 @pytest.mark.parametrize(
     ("old", "new", "failing"),
     [
-        ("sum(rate(preview_generation_jobs_completed_total[10m])) > 0.1",
-         "sum(rate(preview_generation_jobs_completed_total[10m])) > 0.5",
-         "failure rate above 10% pages after 10 minutes"),
-        ("sum(rate(preview_generation_jobs_completed_total[10m])) > 0.1",
-         "sum(rate(preview_generation_jobs_completed_total[10m])) > 0.01",
-         "failure rate of 5% stays silent"),
-        ("expr: preview_generation_queue_depth > 10\n    for: 5m", "expr: preview_generation_queue_depth > 10\n    for: 15m",
-         "queue depth above 10 for 5 minutes warns"),
+        (
+            "sum(rate(preview_generation_jobs_completed_total[10m])) > 0.1",
+            "sum(rate(preview_generation_jobs_completed_total[10m])) > 0.5",
+            "failure rate above 10% pages after 10 minutes",
+        ),
+        (
+            "sum(rate(preview_generation_jobs_completed_total[10m])) > 0.1",
+            "sum(rate(preview_generation_jobs_completed_total[10m])) > 0.01",
+            "failure rate of 5% stays silent",
+        ),
+        (
+            "expr: preview_generation_queue_depth > 10\n    for: 5m",
+            "expr: preview_generation_queue_depth > 10\n    for: 15m",
+            "queue depth above 10 for 5 minutes warns",
+        ),
         ("      ) > 300000", "      ) > 60000", "p95 under 2 minutes stays silent"),
     ],
 )

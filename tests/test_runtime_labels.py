@@ -33,12 +33,14 @@ def test_histogram_uses_the_spec_buckets() -> None:
     registry = CollectorRegistry()
     telemetry = Telemetry.from_file(PREVIEW_SPEC, registry=registry)
     telemetry.metric("preview_generation_job_duration_ms").observe(1500, outcome="ready")
-    assert registry.get_sample_value(
-        "preview_generation_job_duration_ms_bucket", {"outcome": "ready", "le": "2500.0"}
-    ) == 1.0
-    assert registry.get_sample_value(
-        "preview_generation_job_duration_ms_bucket", {"outcome": "ready", "le": "1000.0"}
-    ) == 0.0
+    assert (
+        registry.get_sample_value("preview_generation_job_duration_ms_bucket", {"outcome": "ready", "le": "2500.0"})
+        == 1.0
+    )
+    assert (
+        registry.get_sample_value("preview_generation_job_duration_ms_bucket", {"outcome": "ready", "le": "1000.0"})
+        == 0.0
+    )
 
 
 def test_value_outside_the_allowed_set_becomes_other_and_is_counted(tmp_path: Path) -> None:
@@ -58,7 +60,10 @@ def test_distinct_value_budget(tmp_path: Path) -> None:
     for tenant in ["a", "b", "c", "d", "e", "a"]:
         jobs.inc(queue="default", tenant=tenant)
     values = {
-        s.labels["tenant"]: s.value for m in registry.collect() if m.name == "jobs" for s in m.samples
+        s.labels["tenant"]: s.value
+        for m in registry.collect()
+        if m.name == "jobs"
+        for s in m.samples
         if s.name == "jobs_total"
     }
     assert values == {"a": 2, "b": 1, "c": 1, "__other__": 2}

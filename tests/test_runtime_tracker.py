@@ -242,7 +242,9 @@ class TrackerMachine(RuleBasedStateMachine):
         assert depth == states.count("queued")
         assert v(self.registry, "jobs_in_flight") == states.count("running")
         done = sum(
-            v(self.registry, "jobs_done_total", queue=q, outcome=o) for q in ("default", "high") for o in ("ok", "error")
+            v(self.registry, "jobs_done_total", queue=q, outcome=o)
+            for q in ("default", "high")
+            for o in ("ok", "error")
         )
         assert done == self.finished_attempts
         assert self.tracker.live == states.count("queued") + states.count("running")

@@ -40,7 +40,11 @@ def test_mutated_spec(data: st.DataObject) -> None:
         if kind == "delete":
             text = text[:pos] + text[pos + data.draw(st.integers(1, 20)) :]
         elif kind == "insert":
-            text = text[:pos] + data.draw(st.sampled_from([":", "- ", "{", "]", "\t", "  ", "'", "x", "\n", "0"])) + text[pos:]
+            text = (
+                text[:pos]
+                + data.draw(st.sampled_from([":", "- ", "{", "]", "\t", "  ", "'", "x", "\n", "0"]))
+                + text[pos:]
+            )
         elif kind == "duplicate-line":
             lines = text.splitlines(keepends=True)
             i = pos % len(lines)
@@ -74,9 +78,41 @@ def test_any_value_under_a_top_level_key(key: str, value: object) -> None:
 
 promql_tokens = st.sampled_from(
     [
-        "sum", "rate", "(", ")", "[5m]", "{", "}", "jobs_total", "queue_depth", "job_seconds_bucket", "by", "le",
-        "queue", "=", '"default"', ",", "/", ">", "0.5", "histogram_quantile", "without", "on", "ignoring",
-        "$__rate_interval", "offset", "@", "and", "or", "unless", "abs", "-", "1e3", "topk", "[", "]",
+        "sum",
+        "rate",
+        "(",
+        ")",
+        "[5m]",
+        "{",
+        "}",
+        "jobs_total",
+        "queue_depth",
+        "job_seconds_bucket",
+        "by",
+        "le",
+        "queue",
+        "=",
+        '"default"',
+        ",",
+        "/",
+        ">",
+        "0.5",
+        "histogram_quantile",
+        "without",
+        "on",
+        "ignoring",
+        "$__rate_interval",
+        "offset",
+        "@",
+        "and",
+        "or",
+        "unless",
+        "abs",
+        "-",
+        "1e3",
+        "topk",
+        "[",
+        "]",
     ]
 )
 

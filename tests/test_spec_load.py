@@ -67,15 +67,30 @@ def _line_of(text: str, needle: str) -> int:
     ("old", "new", "anchor", "expected"),
     [
         ("    help: Jobs that reached", "    hlep: Jobs that reached", "hlep", "unknown key 'hlep'"),
-        ("type: gauge", "type: guage", "type: guage", "expected 'counter', 'gauge' or 'histogram', got 'guage'"),
+        (
+            "type: gauge",
+            "type: guage",
+            "type: guage",
+            "expected 'counter', 'gauge' or 'histogram', got 'guage'",
+        ),
         (
             "expr: preview_generation_queue_depth > 10",
             "expr: preview_generation_queue_dept > 10",
             "expr: preview_generation_queue_dept",
             "unknown metric 'preview_generation_queue_dept'",
         ),
-        ('{outcome="failed"}[10m]', '{status="failed"}[10m]', "expr: |\n      sum(rate(", "unknown label 'status'"),
-        ('{outcome="failed"}[10m]', '{outcome="failure"}[10m]', "expr: |\n      sum(rate(", "can never match"),
+        (
+            '{outcome="failed"}[10m]',
+            '{status="failed"}[10m]',
+            "expr: |\n      sum(rate(",
+            "unknown label 'status'",
+        ),
+        (
+            '{outcome="failed"}[10m]',
+            '{outcome="failure"}[10m]',
+            "expr: |\n      sum(rate(",
+            "can never match",
+        ),
         ("sum by (scenario)", "sum by (scenari)", "expr: |\n          sum by", "unknown label 'scenari'"),
         ("for: 5m", "for: 5 minutes", "for: 5 minutes", "expected a Prometheus duration"),
         (
@@ -90,8 +105,12 @@ def _line_of(text: str, needle: str) -> int:
             "expr: preview_generation_queue_depth >",
             "invalid PromQL",
         ),
-        ("alertname: PreviewQueueStalled", "alertname: PreviewQueueStaled", "alertname: PreviewQueueStaled",
-         "unknown alert 'PreviewQueueStaled'"),
+        (
+            "alertname: PreviewQueueStalled",
+            "alertname: PreviewQueueStaled",
+            "alertname: PreviewQueueStaled",
+            "unknown alert 'PreviewQueueStaled'",
+        ),
     ],
 )
 def test_errors_name_the_line_and_what_was_expected(old: str, new: str, anchor: str, expected: str) -> None:
@@ -137,16 +156,22 @@ def test_job_metric_with_a_label_the_job_cannot_fill() -> None:
 
 
 def test_outcome_label_only_on_completion_metrics() -> None:
-    text = MINIMAL_SPEC.replace("queue_depth: queue_depth", "queue_depth: queue_depth").replace(
-        "  - name: queue_depth\n    type: gauge\n    help: Waiting.\n    labels:\n      queue: {values: [default, high]}",
-        "  - name: queue_depth\n    type: gauge\n    help: Waiting.\n    labels:\n      outcome: {values: [ok, error]}",
-    )
+    old = "    help: Waiting.\n    labels:\n      queue: {values: [default, high]}"
+    new = "    help: Waiting.\n    labels:\n      outcome: {values: [ok, error]}"
+    assert old in MINIMAL_SPEC
+    text = MINIMAL_SPEC.replace(old, new)
     assert "only known when a job finishes" in _error(text)
 
 
 def test_histogram_in_an_unknown_unit_needs_buckets() -> None:
-    text = MINIMAL_SPEC.replace("    unit: seconds\n    help: Job duration.", "    unit: bytes\n    help: Job duration.")
-    text = text.replace("      outcome: {values: [ok, error]}\n    buckets: [0.1, 1, 10]\n", "      outcome: {values: [ok, error]}\n", 1)
+    text = MINIMAL_SPEC.replace(
+        "    unit: seconds\n    help: Job duration.", "    unit: bytes\n    help: Job duration."
+    )
+    text = text.replace(
+        "      outcome: {values: [ok, error]}\n    buckets: [0.1, 1, 10]\n",
+        "      outcome: {values: [ok, error]}\n",
+        1,
+    )
     assert "needs explicit `buckets`" in _error(text)
 
 

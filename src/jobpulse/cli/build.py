@@ -17,8 +17,14 @@ def default_out_dir(spec_path: Path) -> Path:
 
 @click.command("build")
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output directory (default: build/ beside the spec). Replaced whole, atomically.")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output directory (default: build/ beside the spec). Replaced whole, atomically.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 def build_command(spec: Path, out_dir: Path | None, quiet: bool) -> None:
     """Compile SPEC into Prometheus rules, Grafana dashboards, docs and promtool tests."""

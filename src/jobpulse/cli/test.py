@@ -9,9 +9,9 @@ import click
 
 from jobpulse.cli.common import EXIT_PROBLEMS, fail, load_or_exit
 from jobpulse.compile import compile_spec
+from jobpulse.render.files import write_build
 from jobpulse.verify.binaries import MissingBinaryError
 from jobpulse.verify.promtool import check_rules, run_tests
-from jobpulse.render.files import write_build
 
 
 @click.command("test")

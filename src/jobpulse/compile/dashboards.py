@@ -10,12 +10,21 @@ import json
 import warnings
 from typing import Any
 
-
 # The SDK marks its classic dashboard model deprecated in favour of the v2 (Grafana 12 resource) schema.
 # Classic dashboard JSON is what Grafana's import and file provisioning read, so we build that on purpose.
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Prefer using dashboardv2", category=DeprecationWarning)
-    from grafana_foundation_sdk.builders import bargauge, common, dashboard, gauge, piechart, prometheus, stat, table, timeseries
+    from grafana_foundation_sdk.builders import (
+        bargauge,
+        common,
+        dashboard,
+        gauge,
+        piechart,
+        prometheus,
+        stat,
+        table,
+        timeseries,
+    )
     from grafana_foundation_sdk.cog.encoder import JSONEncoder
     from grafana_foundation_sdk.models.common import LegendDisplayMode, LegendPlacement
     from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
@@ -73,11 +82,7 @@ def _grid(x: int, y: int, w: int, h: int) -> Any:
 
 def build_dashboard(spec_dashboard: Dashboard, service: Service) -> dict[str, Any]:
     """The dashboard as a JSON-ready dict."""
-    variable = (
-        dashboard.DatasourceVariable("datasource")
-        .label("Data source")
-        .type("prometheus")
-    )
+    variable = dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")
     builder = (
         dashboard.Dashboard(spec_dashboard.title)
         .uid(spec_dashboard.uid)

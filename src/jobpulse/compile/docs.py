@@ -28,18 +28,14 @@ def metrics_doc(spec: Spec) -> str:
     ]
     for metric in spec.metrics.values():
         labels = ", ".join(f"`{label.name}`" for label in metric.labels) or "—"
-        lines.append(
-            f"| `{metric.exposed_name}` | {metric.type} | {metric.unit} | {labels} | {_cell(metric.help)} |"
-        )
+        lines.append(f"| `{metric.exposed_name}` | {metric.type} | {metric.unit} | {labels} | {_cell(metric.help)} |")
     lines.append("")
     for metric in spec.metrics.values():
         lines += [f"## `{metric.exposed_name}`", "", _cell(metric.help), ""]
         lines.append(f"- type: {metric.type}, unit: {metric.unit}")
         if metric.type == "histogram" and metric.buckets:
             lines.append("- buckets: " + ", ".join(f"{b:g}" for b in metric.buckets))
-            lines.append(
-                f"- series: `{metric.name}_bucket{{le}}`, `{metric.name}_sum`, `{metric.name}_count`"
-            )
+            lines.append(f"- series: `{metric.name}_bucket{{le}}`, `{metric.name}_sum`, `{metric.name}_count`")
         for label in metric.labels:
             extra = f" — {_cell(label.description)}" if label.description else ""
             lines.append(f"- label `{label.name}`: {_bound(label)}; others are recorded as `__other__`{extra}")
@@ -80,11 +76,13 @@ def alerts_doc(spec: Spec) -> str:
         lines += [f"## {alert.name}", ""]
         lines += [f"**Severity:** {alert.severity} · **For:** {alert.for_ or 'fires at once'}", ""]
         lines += [f"**Summary:** {alert.summary}", "", f"**Description:** {alert.description}", ""]
-        extra = {k: v for k, v in alert.labels.items()}
+        extra = dict(alert.labels)
         if extra:
             lines += ["**Labels:** " + ", ".join(f"`{k}={v}`" for k, v in sorted(extra.items())), ""]
         lines += ["**Expression:**", "", "```promql", alert.expr, "```", ""]
         lines += ["### Runbook", ""]
-        lines += [alert.runbook if alert.runbook else "_No runbook written yet: add `runbook:` to the alert in the spec._"]
+        lines += [
+            alert.runbook if alert.runbook else "_No runbook written yet: add `runbook:` to the alert in the spec._"
+        ]
         lines.append("")
     return "\n".join(lines)

@@ -7,7 +7,6 @@ so a failure never leaves a half-written build directory behind.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,7 +32,9 @@ _Dumper.add_representer(str, _str)
 
 
 def dump_yaml(data: Any) -> str:
-    text: str = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
+    text: str = yaml.dump(
+        data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False
+    )
     return text
 
 
@@ -67,15 +68,15 @@ def write_build(result: BuildResult, out_dir: str | Path) -> list[Path]:
         if out.exists():
             backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             backup.rmdir()
-            os.replace(out, backup)
+            out.replace(backup)
             try:
-                os.replace(staging, out)
+                staging.replace(out)
             except BaseException:
-                os.replace(backup, out)
+                backup.replace(out)
                 raise
             shutil.rmtree(backup, ignore_errors=True)
         else:
-            os.replace(staging, out)
+            staging.replace(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -82,10 +82,10 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> PathKey:
     path: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             path.append(part)
             node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        elif isinstance(node, dict) and part in node:
             path.append(part)
             node = node[part]
         elif isinstance(node, dict) and isinstance(part, str) and not part.startswith(("function-", "list[")):
@@ -201,7 +201,10 @@ class Resolver:
             metric = model.Metric(m.name, m.type, m.help, m.unit, labels, buckets)
             for series in metric.series_names:
                 if series in exposed:
-                    self.problem(("metrics", i, "name"), f"{m.name} exposes {series}, which {exposed[series]} also exposes")
+                    self.problem(
+                        ("metrics", i, "name"),
+                        f"{m.name} exposes {series}, which {exposed[series]} also exposes",
+                    )
                 exposed[series] = m.name
             if m.name in out:
                 continue
@@ -242,7 +245,9 @@ class Resolver:
                 if outcome_ok and j.outcome_label in metric.label_names:
                     label = metric.label(j.outcome_label)
                     assert label is not None
-                    missing = [v for v in (j.outcomes.success, j.outcomes.failure) if label.values and v not in label.values]
+                    missing = [
+                        v for v in (j.outcomes.success, j.outcomes.failure) if label.values and v not in label.values
+                    ]
                     if missing:
                         self.problem(where, f"{name}'s {j.outcome_label} values do not allow {', '.join(missing)}")
                         continue
@@ -313,9 +318,7 @@ class Resolver:
                 )
                 for n, p in enumerate(d.panels)
             )
-            out.append(
-                model.Dashboard(uid, d.title, d.description, tuple(d.tags), d.refresh, d.time_from, panels)
-            )
+            out.append(model.Dashboard(uid, d.title, d.description, tuple(d.tags), d.refresh, d.time_from, panels))
         return out
 
     def queries(self) -> list[tuple[PathKey, str]]:
@@ -379,7 +382,12 @@ def query_problems(
                 )
                 continue
             label = metric.label(matcher.label)
-            if label is not None and label.values is not None and matcher.op == "=" and matcher.value not in label.values:
+            if (
+                label is not None
+                and label.values is not None
+                and matcher.op == "="
+                and matcher.value not in label.values
+            ):
                 problems.append(
                     f"{selector.name}{{{matcher.label}={matcher.value!r}}} can never match: "
                     f"{matcher.label} takes {', '.join(sorted(label.values))}"

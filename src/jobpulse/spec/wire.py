@@ -18,8 +18,19 @@ DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 RESERVED_LABELS = frozenset({"le", "quantile"})
 
 MetricUnit = Literal[
-    "seconds", "milliseconds", "bytes", "ratio", "percent", "count", "requests", "jobs", "tokens",
-    "usd", "cents", "celsius", "none",
+    "seconds",
+    "milliseconds",
+    "bytes",
+    "ratio",
+    "percent",
+    "count",
+    "requests",
+    "jobs",
+    "tokens",
+    "usd",
+    "cents",
+    "celsius",
+    "none",
 ]
 PanelType = Literal["timeseries", "stat", "gauge", "piechart", "table", "bargauge"]
 

@@ -31,7 +31,9 @@ class TestResult:
 def check_rules(path: str | Path, *, promtool: str | None = None) -> CheckResult:
     """``promtool check rules PATH``."""
     binary = promtool or require_binary("promtool")
-    proc = subprocess.run([binary, "check", "rules", str(path)], capture_output=True, text=True, check=False, timeout=60)
+    proc = subprocess.run(
+        [binary, "check", "rules", str(path)], capture_output=True, text=True, check=False, timeout=60
+    )
     return CheckResult(proc.returncode == 0, (proc.stdout + proc.stderr).strip())
 
 
