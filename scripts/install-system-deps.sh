@@ -16,6 +16,10 @@ DEPS=(
   "promtool=prometheus"
   "prometheus-alertmanager|alertmanager=prometheus-alertmanager"
   "amtool=prometheus-alertmanager"
+  "redis-server=redis-server"
+  # PostgreSQL's server binaries are not on PATH on Debian: a name with a '/' is a glob, newest version wins
+  "initdb|/usr/lib/postgresql/*/bin/initdb=postgresql"
+  "postgres|/usr/lib/postgresql/*/bin/postgres=postgresql"
 )
 
 # Print the path of the first of the '|'-separated names found on PATH; fail if none is.
@@ -23,6 +27,16 @@ find_binary() {
   local name
   IFS='|' read -ra names <<<"$1"
   for name in "${names[@]}"; do
+    if [[ "$name" == */* ]]; then
+      # a path glob (e.g. /usr/lib/postgresql/*/bin/initdb): the last match in version order
+      local match
+      match=$(compgen -G "$name" | sort -V | tail -n1 || true)
+      if [[ -n "$match" && -x "$match" ]]; then
+        echo "$match"
+        return 0
+      fi
+      continue
+    fi
     if command -v "$name" >/dev/null 2>&1; then
       command -v "$name"
       return 0
@@ -51,7 +65,7 @@ versions() {
     binaries=${entry%%=*}
     path=$(find_binary "$binaries")
     # First "x.y.z" in `--version` output (prometheus/alertmanager print to stderr).
-    version=$("$path" --version 2>&1 | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n1 || true)
+    version=$("$path" --version 2>&1 | grep -oE '[0-9]+\.[0-9]+(\.[0-9]+)?' | head -n1 || true)
     out+=("$(basename "$path") ${version:-?}")
   done
   local IFS=','

@@ -54,3 +54,16 @@ def alertmanager_bin() -> str:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+# --- Redis and PostgreSQL servers (health checks, heartbeats, SQLAlchemy metrics) ----------------
+# Defined in tests/datastores_fixtures.py: redis_bin, postgres_bindir, redis_server, postgres_server.
+from tests.datastores_fixtures import (  # noqa: E402
+    postgres_bindir,
+    postgres_server,
+    redis_bin,
+    redis_server,
+)
+
+__all__ = ["postgres_bindir", "postgres_server", "redis_bin", "redis_server"]
+# --- end of Redis and PostgreSQL servers ---------------------------------------------------------
