@@ -268,6 +268,35 @@ class ServiceSpec(Strict):
     target_labels: list[str] = Field(default_factory=lambda: ["job", "instance"])
 
 
+CHECK_ID = r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$"
+
+
+class LintAllowSpec(Strict):
+    """A ``jobpulse lint`` problem that stays on purpose, and why."""
+
+    check: str = Field(pattern=CHECK_ID, description="a check id such as naming/units")
+    where: str | None = Field(
+        default=None,
+        min_length=1,
+        description="where it applies: an alert, metric, dashboard or panel name, or a path such as alerts[0]",
+    )
+    reason: str = Field(description="why the problem stays (required)")
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a suppression needs a reason: say why the problem stays")
+        return value
+
+
+class LintSpec(Strict):
+    allow: list[LintAllowSpec] = Field(default_factory=list)
+    severities: list[str] | None = Field(
+        default=None, min_length=1, description="allowed alert severities (default: critical, warning, info)"
+    )
+
+
 class SpecV1(Strict):
     version: Literal["jobpulse/v1"]
     service: ServiceSpec
@@ -276,6 +305,7 @@ class SpecV1(Strict):
     alerts: list[AlertSpec] = Field(default_factory=list)
     dashboards: list[DashboardSpec] = Field(default_factory=list)
     tests: list[AlertTestSpec] = Field(default_factory=list)
+    lint: LintSpec = Field(default_factory=LintSpec)
 
 
 def wire_schema() -> dict[str, Any]:
