@@ -1,0 +1,251 @@
+"""JSON-lines logging with trace context, secret redaction and escaped control characters.
+
+``jobpulse.logging.configure()`` puts one handler on the root logger (or the logger you pass) that prints
+each record as one JSON object::
+
+    {"timestamp": "2026-01-28T15:30:00.123Z", "level": "INFO", "logger": "app.api.main",
+     "message": "Request processed", "trace_id": "…", "request_id": "…", "user_id": "user_789",
+     "job_id": "job_999", "batch_id": "batch_111", "duration_ms": 450, "status_code": 200}
+
+The ids come from :mod:`jobpulse.runtime.context` (the request's context variables); fields passed with
+``extra=`` are added. Values under secret-looking keys (password, token, authorization, api_key, cookie, …)
+are replaced by ``[REDACTED]``, and so are bearer tokens, provider API keys (``sk-…``), AWS access keys,
+JWTs and URL passwords wherever they appear in text. Tracebacks are printed without local variables.
+Everything non-ASCII or non-printable is escaped, so one record is always exactly one line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import traceback
+from collections.abc import Iterable, Mapping
+from typing import IO, Any
+
+from jobpulse.runtime.context import current_context
+
+__all__ = [
+    "REDACTED",
+    "ContextFilter",
+    "JsonFormatter",
+    "configure",
+    "redact_text",
+    "redact_value",
+    "secret_key",
+]
+
+REDACTED = "[REDACTED]"
+CONTEXT_FIELDS = ("trace_id", "request_id", "user_id", "job_id", "batch_id")
+#: Key names (lower case, ``-`` read as ``_``) whose values are secrets, matched as whole ``_``-separated words.
+SECRET_WORDS = (
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "authorization",
+    "auth",
+    "api_key",
+    "apikey",
+    "cookie",
+    "set_cookie",
+    "session",
+    "sessionid",
+    "private_key",
+    "credential",
+    "credentials",
+    "access_key",
+    "signature",
+    "dsn",
+)
+_SECRET_KEY = re.compile(r"(?:^|_)(?:" + "|".join(re.escape(w) for w in SECRET_WORDS) + r")(?:$|_)")
+#: Secrets recognisable by their shape, wherever they appear in a string.
+SECRET_PATTERNS: tuple[tuple[str, str], ...] = (
+    # "Authorization: Basic dXNlcjpwYXNz", "authorization=Digest ..." (the scheme word is kept)
+    (
+        r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:basic|bearer|digest|token)?\s*)[^\s\"',;]+",
+        r"\1" + REDACTED,
+    ),
+    (r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{6,}", r"\1 " + REDACTED),  # "Bearer abc…" anywhere
+    # provider API keys: OpenAI/Anthropic (sk-…, sk-proj-…, sk-ant-…), Stripe (sk_live_…, rk_test_…)
+    (r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{16,}", REDACTED),
+    (r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}", REDACTED),
+    (r"\bAIza[0-9A-Za-z_-]{30,}", REDACTED),  # Google API keys
+    (r"\b(?:gh[pousr]|github_pat)_[A-Za-z0-9_]{20,}", REDACTED),  # GitHub tokens
+    (r"\bxox[abposr]-[A-Za-z0-9-]{10,}", REDACTED),  # Slack tokens
+    (r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}\b", REDACTED),  # AWS access key ids
+    (r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", REDACTED),  # JWTs
+    # password=…, "api_key": "…", token: … inside free text
+    (
+        r"(?i)\b((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret)"
+        r"[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;]+",
+        r"\1" + REDACTED,
+    ),
+    (r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+@", r"\1" + REDACTED + "@"),  # scheme://user:password@
+)
+_PATTERNS = [(re.compile(p), r) for p, r in SECRET_PATTERNS]
+_QUICK = re.compile(
+    r"(?i)authorization|bearer|token|sk-|_live_|_test_|aiza|gh[pousr]_|github_pat|xox|akia|asia|agpa|aida|aroa"
+    r"|eyj|passw|pwd|secret|key|://"
+)
+#: Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+_MAX_DEPTH = 6
+
+
+def secret_key(key: object) -> bool:
+    """Whether values under this key name are secrets (``db_password``, ``X-Api-Key``, ``Cookie``, …)."""
+    return bool(_SECRET_KEY.search(str(key).lower().replace("-", "_")))
+
+
+def redact_text(text: str) -> str:
+    """``text`` with bearer tokens, API keys, JWTs, AWS keys and URL passwords replaced by ``[REDACTED]``."""
+    if not _QUICK.search(text):
+        return text
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_value(value: Any, depth: int = 0) -> Any:
+    """A JSON-ready copy of ``value``: secret keys blanked in mappings, secret shapes blanked in strings."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if depth >= _MAX_DEPTH:
+        return "…"
+    if isinstance(value, Mapping):
+        return {str(k): REDACTED if secret_key(k) else redact_value(v, depth + 1) for k, v in list(value.items())[:200]}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(v, depth + 1) for v in list(value)[:200]]
+    if isinstance(value, bytes):
+        return redact_text(value.decode("utf-8", "replace"))
+    return redact_text(str(value))
+
+
+def format_exception(exc_info: Any) -> str:
+    """A traceback as the standard library prints it — never with local variables — with secrets redacted."""
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    text = "".join(traceback.format_exception(*exc_info, limit=50))
+    return redact_text(text.rstrip("\n"))
+
+
+class ContextFilter(logging.Filter):
+    """Copies the current request/job ids onto each record (as ``record.trace_id`` …) when it is created.
+
+    Attach it to handlers that format later or on another thread (``QueueHandler``): the context
+    variables are only visible in the thread and task that logged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ctx = current_context()
+        if ctx is not None:
+            for name in CONTEXT_FIELDS:
+                if getattr(record, name, None) is None:
+                    value = getattr(ctx, name)
+                    if value is not None:
+                        setattr(record, name, value)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, in the field order of seed 001, ASCII only."""
+
+    def __init__(self, *, static_fields: Mapping[str, Any] | None = None, redact: bool = True) -> None:
+        super().__init__()
+        self.static_fields = dict(static_fields or {})
+        self.redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        try:
+            return self._format(record)
+        except Exception as exc:  # a log line must never raise into the app
+            fallback = {
+                "timestamp": _timestamp(time.time()),
+                "level": "ERROR",
+                "logger": "jobpulse.logging",
+                "message": f"could not format a log record from {record.name!r}: {type(exc).__name__}",
+            }
+            return json.dumps(fallback, ensure_ascii=True)
+
+    def _format(self, record: logging.LogRecord) -> str:
+        redact = redact_value if self.redact else _plain
+        message = record.getMessage()
+        out: dict[str, Any] = {
+            "timestamp": _timestamp(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact_text(message) if self.redact else message,
+        }
+        ctx = current_context()
+        for name in CONTEXT_FIELDS:
+            value = getattr(record, name, None)
+            if value is None and ctx is not None:
+                value = getattr(ctx, name)
+            if value is not None:
+                out[name] = redact(value)
+        extras = record.__dict__
+        for key in ("duration_ms", "status_code"):
+            if key in extras:
+                out[key] = extras[key]
+        for key, value in extras.items():
+            if key in _RESERVED or key in out or key.startswith("_"):
+                continue
+            out[key] = REDACTED if self.redact and secret_key(key) else redact(value)
+        for key, value in self.static_fields.items():
+            out.setdefault(key, value)
+        if record.exc_info and record.exc_info[0] is not None:
+            out["exception"] = format_exception(record.exc_info)
+        elif record.exc_text:
+            out["exception"] = redact_text(record.exc_text)
+        if record.stack_info:
+            out["stack"] = redact_text(record.stack_info)
+        return json.dumps(out, ensure_ascii=True, default=str)
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    return value
+
+
+def _timestamp(created: float) -> str:
+    seconds = int(created)
+    millis = int((created - seconds) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+_HANDLER_MARK = "_jobpulse_json_handler"
+
+
+def configure(
+    *,
+    level: int | str = logging.INFO,
+    stream: IO[str] | None = None,
+    logger: logging.Logger | str | None = None,
+    static_fields: Mapping[str, Any] | None = None,
+    redact: bool = True,
+    quiet: Iterable[str] = ("uvicorn.access",),
+) -> logging.Handler:
+    """Log JSON lines to ``stream`` (stderr by default) from ``logger`` (the root logger by default).
+
+    Calling it again replaces the handler it installed before rather than adding a second one.
+    ``static_fields`` are added to every line (e.g. ``{"service": "ai-shorts"}``); loggers in ``quiet``
+    (uvicorn's own access log, which the metrics middleware's access log replaces) are set to WARNING.
+    """
+    target = logger if isinstance(logger, logging.Logger) else logging.getLogger(logger)
+    for old in list(target.handlers):
+        if getattr(old, _HANDLER_MARK, False):
+            target.removeHandler(old)
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(JsonFormatter(static_fields=static_fields, redact=redact))
+    handler.addFilter(ContextFilter())
+    setattr(handler, _HANDLER_MARK, True)
+    target.addHandler(handler)
+    target.setLevel(level)
+    for name in quiet:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return handler
