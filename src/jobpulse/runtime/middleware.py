@@ -583,21 +583,25 @@ class MetricsMiddleware:
         disconnected = False
 
         async def send_measured(message: Message) -> None:
-            nonlocal status, first, end, size
+            nonlocal status, first, end, size, disconnected
             kind = message["type"]
-            if kind == "http.response.body":
-                body = message.get("body")
-                if body:
-                    size += len(body)
-                    if not first:
-                        first = _perf()
-                if not message.get("more_body"):
-                    await send(message)
-                    end = _perf()
-                    return
-            elif kind == "http.response.start":
-                status = message["status"]
-            await send(message)
+            try:
+                if kind == "http.response.body":
+                    body = message.get("body")
+                    if body:
+                        size += len(body)
+                        if not first:
+                            first = _perf()
+                    if not message.get("more_body"):
+                        await send(message)
+                        end = _perf()
+                        return
+                elif kind == "http.response.start":
+                    status = message["status"]
+                await send(message)
+            except OSError:  # the server's send fails once the client is gone (frameworks rename it)
+                disconnected = True
+                raise
 
         async def receive_watched() -> Message:
             nonlocal disconnected
