@@ -1,0 +1,154 @@
+"""Worker heartbeats against a real Redis: listing, expiry, clean shutdown, outages, the bounded metric."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+
+from jobpulse.runtime.health import HealthApp
+from jobpulse.runtime.heartbeat import Heartbeat, HeartbeatMonitor, valid_worker_id
+from jobpulse.verify.datastores import RedisServer
+from jobpulse.verify.servers import free_port
+from tests.datastores_fixtures import DATASTORE_PASSWORD
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+def client(app: object) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app")  # type: ignore[arg-type]
+
+
+async def listed(http: httpx.AsyncClient, path: str = "/health/workers") -> list[str]:
+    response = await http.get(path)
+    assert response.status_code == 200, response.text
+    return [w["worker"] for w in response.json()["workers"]]
+
+
+async def test_expired_heartbeat_disappears_from_workers(redis_server: RedisServer) -> None:
+    registry = CollectorRegistry()
+    monitor = HeartbeatMonitor(url=redis_server.url, registry=registry, cache_seconds=0)
+    app = HealthApp(heartbeats=monitor)
+    steady = Heartbeat("worker-steady", url=redis_server.url, interval=0.1, ttl=0.6, info={"queue": "default"})
+    silent = Heartbeat("worker-silent", url=redis_server.url, interval=0.1, ttl=0.6)
+    with steady, silent:
+        await asyncio.sleep(0.25)
+        async with client(app) as http:
+            assert sorted(await listed(http)) == ["worker-silent", "worker-steady"]
+            one = (await http.get("/health/workers/worker-steady")).json()
+            assert one["status"] == "alive" and one["info"] == {"queue": "default"}
+            assert 0 <= one["age_seconds"] < 0.5 and 0 < one["expires_in_seconds"] <= 0.6
+            silent.stop(remove=False)  # the worker dies without cleaning up: only the TTL removes it
+            last_beat = registry.get_sample_value(
+                "worker_last_heartbeat_timestamp_seconds", {"worker": "worker-silent"}
+            )
+            assert last_beat is not None and abs(last_beat - time.time()) < 1.0
+            deadline = time.monotonic() + 2.0
+            while "worker-silent" in await listed(http):
+                assert time.monotonic() < deadline, "expired heartbeat still listed"
+                await asyncio.sleep(0.05)
+            assert await listed(http) == ["worker-steady"]
+            assert (await http.get("/health/workers/worker-silent")).status_code == 404
+            # the gauge keeps the last beat, so `time() - worker_last_heartbeat_timestamp_seconds` grows
+            kept = registry.get_sample_value("worker_last_heartbeat_timestamp_seconds", {"worker": "worker-silent"})
+            assert kept is not None and kept <= last_beat + 0.2
+            fresh = registry.get_sample_value("worker_last_heartbeat_timestamp_seconds", {"worker": "worker-steady"})
+            assert fresh is not None and fresh > kept
+    await monitor.aclose()
+
+
+async def test_clean_stop_removes_the_worker_at_once(redis_server: RedisServer) -> None:
+    monitor = HeartbeatMonitor(url=redis_server.url, registry=None, cache_seconds=0)
+    app = HealthApp(heartbeats=monitor)
+    beat = Heartbeat("w1", url=redis_server.url, interval=5, ttl=60).start()
+    async with client(app) as http:
+        for _ in range(50):
+            if await listed(http) == ["w1"]:
+                break
+            await asyncio.sleep(0.02)
+        assert await listed(http) == ["w1"]
+        beat.stop()
+        assert await listed(http) == []
+    await monitor.aclose()
+
+
+async def test_asyncio_heartbeat_task(redis_server: RedisServer) -> None:
+    jobs = 0
+    beat = Heartbeat("async-1", url=redis_server.url, interval=0.05, info=lambda: {"jobs_processed": jobs})
+    monitor = HeartbeatMonitor(url=redis_server.url, registry=None, cache_seconds=0)
+    task = asyncio.create_task(beat.run())
+    try:
+        await asyncio.sleep(0.1)
+        jobs = 7
+        await asyncio.sleep(0.1)
+        (worker,) = await monitor.workers()
+        assert worker.worker == "async-1" and worker.info == {"jobs_processed": 7}
+        assert beat.beats >= 3 and beat.failures == 0
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert await monitor.workers() == []  # a cancelled task deletes its key on the way out
+    await monitor.aclose()
+
+
+async def test_redis_outage_never_raises_into_the_worker(redis_server: RedisServer) -> None:
+    beat = Heartbeat("w-outage", url=redis_server.url, interval=0.05, ttl=5)
+    assert beat.beat() is True
+    redis_server.kill()
+    assert beat.beat() is False
+    assert await beat.abeat() is False
+    assert beat.failures == 2
+    monitor = HeartbeatMonitor(url=redis_server.url, registry=None, cache_seconds=0)
+    async with client(HealthApp(heartbeats=monitor)) as http:
+        response = await http.get("/health/workers")
+        assert response.status_code == 503
+        assert DATASTORE_PASSWORD not in response.text and "redis://" not in response.text
+        redis_server.start()
+        assert beat.beat() is True  # the same Heartbeat recovers once Redis is back
+        assert await listed(http) == ["w-outage"]
+    beat.stop()
+    await monitor.aclose()
+
+
+async def test_worker_label_is_bounded(redis_server: RedisServer) -> None:
+    registry = CollectorRegistry()
+    monitor = HeartbeatMonitor(url=redis_server.url, registry=registry, max_workers=3, cache_seconds=0)
+    beats = [Heartbeat(f"pod-{n}", url=redis_server.url, interval=10) for n in range(6)]
+    for beat in beats:
+        assert beat.beat()
+    assert len(await monitor.workers()) == 6  # the listing shows every worker
+    names = {
+        sample.labels["worker"]
+        for metric in registry.collect()
+        if metric.name == "worker_last_heartbeat_timestamp_seconds"
+        for sample in metric.samples
+    }
+    assert len(names) == 4 and "__other__" in names  # but the metric keeps 3 + __other__
+    for beat in beats:
+        beat.stop()
+    await monitor.aclose()
+
+
+async def test_hostile_worker_ids_are_refused(redis_server: RedisServer) -> None:
+    for bad in ("", "a b", "x" * 200, "evil\r\nheader", "../../etc", "{json}"):
+        assert not valid_worker_id(bad)
+        with pytest.raises(ValueError, match="worker id"):
+            Heartbeat(bad, url=redis_server.url)
+    monitor = HeartbeatMonitor(url=redis_server.url, registry=None)
+    app = Starlette(routes=HealthApp(heartbeats=monitor).routes("/api/v1/health", workers_prefix="/api/v1/workers"))
+    async with client(app) as http:
+        response = await http.get("/api/v1/workers/%0d%0aSet-Cookie:x/heartbeat")
+        assert response.status_code == 404 and "Set-Cookie" not in response.text
+        assert (await http.get("/api/v1/workers/health")).json()["count"] == 0
+    await monitor.aclose()
+
+
+def test_ttl_must_exceed_interval() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    with pytest.raises(ValueError, match="ttl must be longer"):
+        Heartbeat("w", url=url, interval=10, ttl=5)
