@@ -43,9 +43,8 @@ async def test_expired_heartbeat_disappears_from_workers(redis_server: RedisServ
             assert one["status"] == "alive" and one["info"] == {"queue": "default"}
             assert 0 <= one["age_seconds"] < 0.5 and 0 < one["expires_in_seconds"] <= 0.6
             silent.stop(remove=False)  # the worker dies without cleaning up: only the TTL removes it
-            last_beat = registry.get_sample_value(
-                "worker_last_heartbeat_timestamp_seconds", {"worker": "worker-silent"}
-            )
+            metric = "worker_last_heartbeat_timestamp_seconds"
+            last_beat = registry.get_sample_value(metric, {"worker": "worker-silent"})
             assert last_beat is not None and abs(last_beat - time.time()) < 1.0
             deadline = time.monotonic() + 2.0
             while "worker-silent" in await listed(http):
@@ -54,9 +53,9 @@ async def test_expired_heartbeat_disappears_from_workers(redis_server: RedisServ
             assert await listed(http) == ["worker-steady"]
             assert (await http.get("/health/workers/worker-silent")).status_code == 404
             # the gauge keeps the last beat, so `time() - worker_last_heartbeat_timestamp_seconds` grows
-            kept = registry.get_sample_value("worker_last_heartbeat_timestamp_seconds", {"worker": "worker-silent"})
+            kept = registry.get_sample_value(metric, {"worker": "worker-silent"})
             assert kept is not None and kept <= last_beat + 0.2
-            fresh = registry.get_sample_value("worker_last_heartbeat_timestamp_seconds", {"worker": "worker-steady"})
+            fresh = registry.get_sample_value(metric, {"worker": "worker-steady"})
             assert fresh is not None and fresh > kept
     await monitor.aclose()
 
