@@ -124,7 +124,11 @@ def redact_value(value: Any, depth: int = 0) -> Any:
         return [redact_value(v, depth + 1) for v in list(value)[:200]]
     if isinstance(value, bytes):
         return redact_text(value.decode("utf-8", "replace"))
-    return redact_text(str(value))
+    try:
+        text = str(value)
+    except Exception:  # a log line must never raise into the app
+        return f"<unprintable {type(value).__name__}>"
+    return redact_text(text)
 
 
 def format_exception(exc_info: Any) -> str:
