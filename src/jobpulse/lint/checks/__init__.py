@@ -1,0 +1,1 @@
+"""One module per check; each registers itself with :func:`jobpulse.lint.registry.check`."""

@@ -1,0 +1,52 @@
+"""promql/counter: a counter used as it is, without rate() or increase()."""
+
+from __future__ import annotations
+
+import promql_parser as pp
+
+from jobpulse.lint.helpers import consumer, parsed_queries, selector_name, series_type
+from jobpulse.lint.problem import ERROR
+from jobpulse.lint.promql_ast import func, op, selectors
+from jobpulse.lint.registry import Context, check
+
+#: functions and aggregations for which a raw counter is fine
+COUNTER_FUNCTIONS = frozenset(
+    {
+        "rate",
+        "irate",
+        "increase",
+        "resets",
+        "changes",
+        "absent",
+        "absent_over_time",
+        "present_over_time",
+        "count_over_time",
+        "timestamp",
+    }
+)
+COUNTER_AGGREGATIONS = frozenset({"count", "group"})
+
+
+@check("promql/counter", severity=ERROR)
+def promql_counter(ctx: Context) -> None:
+    """A counter's raw value (a total since the process started) is compared, summed or graphed."""
+    for query, ast in parsed_queries(ctx):
+        reported: set[str] = set()
+        for selector, parents in selectors(ast):
+            name = selector_name(selector)
+            if not name or name in reported or series_type(name, ctx.catalogue) != "counter":
+                continue
+            user = consumer(parents)
+            if isinstance(user, pp.Call) and func(user) in COUNTER_FUNCTIONS:
+                continue
+            if isinstance(user, pp.AggregateExpr) and op(user) in COUNTER_AGGREGATIONS:
+                continue
+            reported.add(name)
+            ctx.report(
+                query.path,
+                f"{name} is a counter: its raw value only grows and resets on restart",
+                query=query,
+                at=name,
+                hint=f"use rate({name}[5m]) or increase({name}[1h])",
+                subjects=(name,),
+            )

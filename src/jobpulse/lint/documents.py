@@ -1,0 +1,322 @@
+"""What a linted file holds, whatever its format: queries, rules, dashboards, monitors, metric definitions.
+
+A file is recognised by its content: a jobpulse spec (``version: jobpulse/v1``), a Prometheus rule file
+(``groups``), a PrometheusRule custom resource, Grafana dashboard JSON (``panels``) or Datadog monitors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobpulse.lint import promql_ast
+from jobpulse.lint.catalogue import Catalogue, load_catalogue
+from jobpulse.lint.source import PathKey, Tree
+from jobpulse.spec import model
+from jobpulse.spec.yamlpos import dotted
+
+SPEC = "spec"
+RULES = "rules"
+PROMETHEUS_RULE = "prometheusrule"
+GRAFANA = "grafana"
+DATADOG = "datadog"
+KIND_NAMES = {
+    SPEC: "jobpulse spec",
+    RULES: "Prometheus rule file",
+    PROMETHEUS_RULE: "PrometheusRule resource",
+    GRAFANA: "Grafana dashboard",
+    DATADOG: "Datadog monitors",
+}
+
+
+@dataclass
+class Query:
+    """One PromQL expression and where it is written."""
+
+    expr: str
+    path: PathKey
+    kind: str  # "alert" | "record" | "panel"
+    subjects: tuple[str, ...] = ()
+    _parsed: promql_ast.Parsed | None = field(default=None, repr=False)
+
+    @property
+    def parsed(self) -> promql_ast.Parsed:
+        if self._parsed is None:
+            self._parsed = promql_ast.parse(self.expr)
+        return self._parsed
+
+
+@dataclass
+class Rule:
+    path: PathKey
+    query: Query
+    alert: str | None = None
+    record: str | None = None
+    for_: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    #: path of each label/annotation value, for locating template problems
+    label_paths: dict[str, PathKey] = field(default_factory=dict)
+    annotation_paths: dict[str, PathKey] = field(default_factory=dict)
+
+
+@dataclass
+class GrafanaPanel:
+    path: PathKey
+    data: dict[str, Any]
+    title: str
+
+
+@dataclass
+class GrafanaDashboard:
+    path: PathKey
+    data: dict[str, Any]
+    title: str
+    panels: list[GrafanaPanel]
+
+
+@dataclass
+class Monitor:
+    path: PathKey
+    data: dict[str, Any]
+    name: str
+
+
+@dataclass
+class MetricDef:
+    """A metric defined in a spec's catalogue."""
+
+    path: PathKey
+    metric: model.Metric
+
+
+@dataclass
+class Document:
+    file: str
+    kind: str
+    tree: Tree
+    queries: list[Query] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=list)
+    dashboards: list[GrafanaDashboard] = field(default_factory=list)
+    monitors: list[Monitor] = field(default_factory=list)
+    metric_defs: list[MetricDef] = field(default_factory=list)
+    #: the spec's own catalogue, for a spec document
+    catalogue: Catalogue | None = None
+    #: (path, message) for parts that are not what the format expects
+    structure: list[tuple[PathKey, str]] = field(default_factory=list)
+
+    @property
+    def recorded(self) -> set[str]:
+        return {rule.record for rule in self.rules if rule.record}
+
+
+def detect(data: Any) -> str | None:
+    """Which kind of document ``data`` is, or None."""
+    if isinstance(data, dict):
+        if data.get("version") == "jobpulse/v1":
+            return SPEC
+        if data.get("kind") == "PrometheusRule" and str(data.get("apiVersion", "")).startswith("monitoring.coreos.com"):
+            return PROMETHEUS_RULE
+        if "groups" in data and isinstance(data["groups"], list):
+            return RULES
+        if "panels" in data or "rows" in data or isinstance(data.get("dashboard"), dict):
+            return GRAFANA
+        if _is_monitor(data) or isinstance(data.get("monitors"), list):
+            return DATADOG
+    if isinstance(data, list) and data and all(_is_monitor(item) for item in data):
+        return DATADOG
+    return None
+
+
+def _is_monitor(data: Any) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("query"), str) and "alert" in str(data.get("type", ""))
+
+
+def build(tree: Tree, kind: str) -> Document:
+    """Extract what a document of ``kind`` holds; spec errors raise SpecError."""
+    doc = Document(tree.file, kind, tree)
+    if kind == SPEC:
+        _spec(doc)
+    elif kind == RULES:
+        _groups(doc, tree.data.get("groups"), ("groups",))
+    elif kind == PROMETHEUS_RULE:
+        spec = tree.data.get("spec")
+        groups = spec.get("groups") if isinstance(spec, dict) else None
+        _groups(doc, groups, ("spec", "groups"))
+    elif kind == GRAFANA:
+        data = tree.data
+        if isinstance(data.get("dashboard"), dict) and "panels" not in data:
+            _dashboard(doc, data["dashboard"], ("dashboard",))
+        else:
+            _dashboard(doc, data, ())
+    elif kind == DATADOG:
+        data = tree.data
+        base: PathKey = ()
+        if isinstance(data, dict) and isinstance(data.get("monitors"), list):
+            items, base = data["monitors"], ("monitors",)
+        else:
+            items = data if isinstance(data, list) else [data]
+        for i, item in enumerate(items):
+            path: PathKey = (*base, i) if isinstance(data, list) or base else ()
+            if isinstance(item, dict):
+                doc.monitors.append(Monitor(path, item, str(item.get("name", f"monitor {i}"))))
+            else:
+                doc.structure.append((path, "expected a Datadog monitor (a mapping with `query` and `type`)"))
+    return doc
+
+
+# --- jobpulse spec ------------------------------------------------------------------------------------
+
+
+def _spec(doc: Document) -> None:
+    catalogue = load_catalogue(doc.tree.text, doc.file, doc.tree)
+    doc.catalogue = catalogue
+    spec = catalogue.spec
+    for i, m in enumerate(catalogue.wire.metrics):
+        if m.name in spec.metrics:
+            doc.metric_defs.append(MetricDef(("metrics", i), spec.metrics[m.name]))
+    for i, alert in enumerate(spec.alerts):
+        query = Query(alert.expr, ("alerts", i, "expr"), "alert", (alert.name,))
+        doc.queries.append(query)
+        annotations = {"summary": alert.summary, "description": alert.description, "runbook_url": alert.runbook_url}
+        doc.rules.append(
+            Rule(
+                path=("alerts", i),
+                query=query,
+                alert=alert.name,
+                for_=alert.for_,
+                labels=alert.all_labels,
+                annotations=annotations,
+                label_paths={"severity": ("alerts", i, "severity")}
+                | {k: ("alerts", i, "labels", k) for k in alert.labels},
+                annotation_paths={k: ("alerts", i, k) for k in annotations},
+            )
+        )
+    for i, wire_dashboard in enumerate(catalogue.wire.dashboards):
+        for k, panel in enumerate(wire_dashboard.panels):
+            subjects = (wire_dashboard.title, wire_dashboard.uid or "", panel.title)
+            if panel.targets is None:
+                doc.queries.append(
+                    Query(panel.expr or "", ("dashboards", i, "panels", k, "expr"), "panel", _named(subjects))
+                )
+            else:
+                for t, target in enumerate(panel.targets):
+                    path = ("dashboards", i, "panels", k, "targets", t, "expr")
+                    doc.queries.append(Query(target.expr, path, "panel", _named(subjects)))
+
+
+def _named(subjects: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(s for s in subjects if s)
+
+
+# --- Prometheus rule files and PrometheusRule resources -------------------------------------------------
+
+
+def _groups(doc: Document, groups: Any, base: PathKey) -> None:
+    if not isinstance(groups, list):
+        doc.structure.append((base, "expected `groups` to be a list of rule groups"))
+        return
+    for g, group in enumerate(groups):
+        gpath = (*base, g)
+        if not isinstance(group, dict):
+            doc.structure.append((gpath, "expected a rule group (a mapping with `name` and `rules`)"))
+            continue
+        if not isinstance(group.get("name"), str) or not group.get("name"):
+            doc.structure.append((gpath, "a rule group needs a `name`"))
+        rules = group.get("rules", [])
+        if not isinstance(rules, list):
+            doc.structure.append(((*gpath, "rules"), "expected `rules` to be a list"))
+            continue
+        for r, rule in enumerate(rules):
+            _rule(doc, rule, (*gpath, "rules", r))
+
+
+def _rule(doc: Document, rule: Any, path: PathKey) -> None:
+    if not isinstance(rule, dict):
+        doc.structure.append((path, "expected a rule (a mapping with `alert` or `record`, and `expr`)"))
+        return
+    alert, record, expr = rule.get("alert"), rule.get("record"), rule.get("expr")
+    if (alert is None) == (record is None):
+        doc.structure.append((path, "a rule needs exactly one of `alert` and `record`"))
+        return
+    name = alert if alert is not None else record
+    if not isinstance(name, str) or not name:
+        doc.structure.append(((*path, "alert" if alert is not None else "record"), "expected a non-empty name"))
+        return
+    if isinstance(expr, int | float) and not isinstance(expr, bool):
+        expr = str(expr)
+    if not isinstance(expr, str) or not expr.strip():
+        doc.structure.append(((*path, "expr"), "a rule needs an `expr` (a PromQL expression)"))
+        return
+    query = Query(expr, (*path, "expr"), "alert" if alert is not None else "record", (name,))
+    doc.queries.append(query)
+    parsed = Rule(path=path, query=query, alert=alert, record=record)
+    for_ = rule.get("for")
+    if for_ is not None:
+        parsed.for_ = str(for_)
+    for key, target, paths in (
+        ("labels", parsed.labels, parsed.label_paths),
+        ("annotations", parsed.annotations, parsed.annotation_paths),
+    ):
+        value = rule.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            doc.structure.append(((*path, key), f"expected `{key}` to be a mapping"))
+            continue
+        for k, v in value.items():
+            target[str(k)] = "" if v is None else str(v)
+            paths[str(k)] = (*path, key, k)
+    doc.rules.append(parsed)
+
+
+# --- Grafana ------------------------------------------------------------------------------------------
+
+
+def _dashboard(doc: Document, data: dict[str, Any], base: PathKey) -> None:
+    title = str(data.get("title", ""))
+    dashboard = GrafanaDashboard(base, data, title, [])
+    doc.dashboards.append(dashboard)
+    panels: list[tuple[PathKey, Any]] = []
+    top = data.get("panels", [])
+    if isinstance(top, list):
+        panels += [((*base, "panels", i), p) for i, p in enumerate(top)]
+    elif top is not None:
+        doc.structure.append(((*base, "panels"), "expected `panels` to be a list"))
+    rows = data.get("rows", [])
+    if isinstance(rows, list):
+        for r, row in enumerate(rows):
+            if isinstance(row, dict) and isinstance(row.get("panels"), list):
+                panels += [((*base, "rows", r, "panels", i), p) for i, p in enumerate(row["panels"])]
+    while panels:
+        path, panel = panels.pop(0)
+        if not isinstance(panel, dict):
+            doc.structure.append((path, "expected a panel (a mapping)"))
+            continue
+        if isinstance(panel.get("panels"), list):  # a collapsed row holds its panels
+            panels += [((*path, "panels", i), p) for i, p in enumerate(panel["panels"])]
+        ptitle = str(panel.get("title", ""))
+        dashboard.panels.append(GrafanaPanel(path, panel, ptitle))
+        targets = panel.get("targets", [])
+        if not isinstance(targets, list):
+            continue
+        for t, target in enumerate(targets):
+            if not isinstance(target, dict) or not isinstance(target.get("expr"), str):
+                continue
+            if not target["expr"].strip() or not _prometheus(target, panel):
+                continue
+            subjects = _named((title, str(data.get("uid", "")), ptitle))
+            doc.queries.append(Query(target["expr"], (*path, "targets", t, "expr"), "panel", subjects))
+
+
+def _prometheus(target: dict[str, Any], panel: dict[str, Any]) -> bool:
+    """False when the target or panel names a datasource of another type (Loki queries have ``expr`` too)."""
+    for holder in (target, panel):
+        source = holder.get("datasource")
+        if isinstance(source, dict) and source.get("type") not in (None, "prometheus", "datasource"):
+            return False
+    return True
+
+
+def where(path: PathKey) -> str:
+    return dotted(path)

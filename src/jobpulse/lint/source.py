@@ -1,0 +1,249 @@
+"""YAML and JSON documents that remember where every node is, so each problem gets path:line:col.
+
+Both formats are read with PyYAML's composer (JSON is YAML). For every data path we keep the node's
+start and end; a scalar's raw source is kept too, so that a token inside a query (a metric name, a
+range) can be located inside a block scalar or a JSON string rather than only at the value's start.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jobpulse.lint.problem import Span
+
+PathKey = tuple[str | int, ...]
+
+#: YAML that expands to more nodes than this is refused (alias bombs).
+MAX_NODES = 2_000_000
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class SourceError(ValueError):
+    """The file cannot be read as YAML or JSON; carries a 1-based position."""
+
+    def __init__(self, file: str, line: int, column: int, message: str) -> None:
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+        super().__init__(f"{file}:{line}:{column}: {message}")
+
+
+@dataclass(frozen=True)
+class NodeSpan:
+    start_line: int  # 0-based, as PyYAML marks are
+    start_column: int
+    start_index: int
+    end_line: int
+    end_column: int
+    end_index: int
+    style: str | None = None  # scalar style: None (plain), '|', '>', '"', "'"; "" for collections
+    key_line: int | None = None  # 0-based line of the mapping key, for mapping values
+
+
+@dataclass
+class Tree:
+    """One YAML document (or a whole JSON file): its data and where each path is."""
+
+    file: str
+    text: str
+    data: Any
+    nodes: dict[PathKey, NodeSpan] = field(default_factory=dict)
+
+    def span(self, path: PathKey, *, key: bool = False) -> Span:
+        """Where ``path`` starts (its key when ``key``), else its nearest known ancestor; 1:1 when unknown."""
+        probe = tuple(path)
+        while True:
+            node = self.nodes.get(probe)
+            if node is not None:
+                if key and node.key_line is not None and probe == tuple(path):
+                    return self._key_span(node)
+                return Span(node.start_line + 1, node.start_column + 1, node.start_line + 1, node.start_column + 2)
+            if not probe:
+                return Span.point(1, 1)
+            probe = probe[:-1]
+
+    def _key_span(self, node: NodeSpan) -> Span:
+        assert node.key_line is not None
+        line_text = self.line_text(node.key_line + 1)
+        column = len(line_text) - len(line_text.lstrip(" -")) + 1
+        return Span(node.key_line + 1, column, node.key_line + 1, column + 1)
+
+    def line_text(self, line: int) -> str:
+        lines = self.text.splitlines()
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+    def token_span(self, path: PathKey, value: str, token: str, nth: int = 0) -> Span:
+        """The span of the ``nth`` occurrence of ``token`` in the scalar at ``path`` (whose value is ``value``).
+
+        Falls back to the value's start when the token cannot be found in the raw source (escapes, folding).
+        """
+        fallback = self.span(path)
+        if not token:
+            return fallback
+        pattern = _token_pattern(token)
+        occurrences = [m.start() for m in pattern.finditer(value)]
+        if not occurrences:
+            return fallback
+        nth = min(nth, len(occurrences) - 1)
+        node = self.nodes.get(tuple(path))
+        if node is None or node.style == "":
+            return fallback
+        raw = self.text[node.start_index : node.end_index]
+        found = [m.start() for m in pattern.finditer(raw)]
+        if len(found) != len(occurrences):
+            return fallback
+        start = node.start_index + found[nth]
+        line = self.text.count("\n", 0, start) + 1
+        column = start - (self.text.rfind("\n", 0, start) + 1) + 1
+        return Span(line, column, line, column + len(token))
+
+    def extent(self, path: PathKey) -> tuple[int, int] | None:
+        """First and last 1-based line of the node at ``path`` (from its key when it has one)."""
+        node = self.nodes.get(tuple(path))
+        if node is None:
+            return None
+        start = node.key_line if node.key_line is not None else node.start_line
+        end = node.end_line if node.end_column > 0 or node.end_line == node.start_line else node.end_line - 1
+        return start + 1, max(start, end) + 1
+
+
+def _token_pattern(token: str) -> re.Pattern[str]:
+    escaped = re.escape(token)
+    before = r"(?<![A-Za-z0-9_:])" if re.match(r"[A-Za-z0-9_:]", token) else ""
+    after = r"(?![A-Za-z0-9_:])" if re.search(r"[A-Za-z0-9_:]$", token) else ""
+    return re.compile(before + escaped + after)
+
+
+class _Builder:
+    def __init__(self, tree: Tree, loader: yaml.SafeLoader) -> None:
+        self.tree = tree
+        self.loader = loader
+        self.count = 0
+        self.active: set[int] = set()
+
+    def build(self, node: yaml.Node, path: PathKey, key_line: int | None = None) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise SourceError(self.tree.file, 1, 1, f"more than {MAX_NODES} YAML nodes (alias expansion?)")
+        start, end = node.start_mark, node.end_mark
+        style = node.style if isinstance(node, yaml.ScalarNode) else ""
+        self.tree.nodes[path] = NodeSpan(
+            start.line, start.column, start.index, end.line, end.column, end.index, style, key_line
+        )
+        if isinstance(node, yaml.ScalarNode):
+            return self.loader.construct_object(node, deep=True)
+        if id(node) in self.active:  # a recursive alias: stop here
+            return None
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                self.loader.flatten_mapping(node)
+                out: dict[Any, Any] = {}
+                for key_node, value_node in node.value:
+                    key = self._key(key_node)
+                    out[key] = self.build(value_node, (*path, key), key_node.start_mark.line)
+                return out
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        finally:
+            self.active.discard(id(node))
+        return None  # pragma: no cover - PyYAML has no other node kinds
+
+    def _key(self, node: yaml.Node) -> str | int:
+        if isinstance(node, yaml.ScalarNode):
+            value = self.loader.construct_object(node, deep=True)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if isinstance(value, str):
+                return value
+            return str(node.value)
+        return f"<{node.tag.rsplit(':', 1)[-1]} key>"
+
+
+def read_text(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8-sig")
+
+
+def load_trees(text: str, file: str) -> list[Tree]:
+    """Every YAML document in ``text`` (a JSON file is one document), with positions."""
+    loader = _Loader(text)
+    trees: list[Tree] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:  # pragma: no cover - check_node said there is one
+                break
+            tree = Tree(file, text, None)
+            tree.data = _Builder(tree, loader).build(node, ())
+            trees.append(tree)
+    except yaml.MarkedYAMLError as exc:
+        fallback = _json_fallback(text, file)
+        if fallback is not None:
+            return [fallback]
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        raise SourceError(file, line, column, f"invalid YAML: {exc.problem or exc.context or 'syntax error'}") from None
+    except yaml.YAMLError as exc:
+        fallback = _json_fallback(text, file)
+        if fallback is not None:
+            return [fallback]
+        position = getattr(exc, "position", 0) or 0
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        reason = getattr(exc, "reason", None) or "unreadable character"
+        raise SourceError(file, line, column, f"invalid YAML: {reason}") from None
+    except RecursionError:
+        raise SourceError(file, 1, 1, "invalid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
+    return trees
+
+
+def _json_fallback(text: str, file: str) -> Tree | None:
+    """JSON that PyYAML refuses (tabs in odd places, ``\\/``): data without positions."""
+    if not text.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return Tree(file, text, data)
+
+
+_COMMENT = re.compile(r"(?:^|\s)#(.*)$")
+
+
+def comments(tree_text: str, trees: list[Tree]) -> list[tuple[int, int, str]]:
+    """YAML comments as (1-based line, 1-based column of ``#``, text after ``#``), skipping ``#`` in scalars."""
+    blocked: list[tuple[int, int]] = []  # character ranges that are scalar content
+    for tree in trees:
+        for node in tree.nodes.values():
+            if node.style in ("|", ">"):
+                newline = tree_text.find("\n", node.start_index)
+                if newline != -1 and newline < node.end_index:
+                    blocked.append((newline + 1, node.end_index))
+            elif node.style != "":
+                blocked.append((node.start_index, node.end_index))
+    blocked.sort()
+    out: list[tuple[int, int, str]] = []
+    offset = 0
+    for number, line in enumerate(tree_text.splitlines(keepends=True), start=1):
+        if "#" in line:
+            for match in re.finditer("#", line):
+                index = offset + match.start()
+                if match.start() > 0 and not line[match.start() - 1].isspace():
+                    continue
+                if any(lo <= index < hi for lo, hi in blocked):
+                    continue
+                out.append((number, match.start() + 1, line[match.start() + 1 :].rstrip("\r\n")))
+                break
+        offset += len(line)
+    return out
