@@ -8,6 +8,8 @@ raises into the host application unless ``strict=True`` (meant for tests).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,27 +43,32 @@ class Instrument:
         self.names = metric.label_names
         self._names_set = frozenset(self.names)
         self._telemetry = telemetry
-        self._children: dict[tuple[str, ...], Any] = {}
+        self._n = len(self.names)
+        self._key = key_getter(self.names)
+        # clean label values (as given) → child; a metric without labels is its own child
+        self._children: dict[tuple[object, ...], Any] = {} if self.names else {(): collector}
+        # bounded values containing __other__ → child (finite: at most the budgets' product)
+        self._other_children: dict[tuple[str, ...], Any] = {}
         self._seen: dict[str, set[str]] = {label.name: set() for label in metric.labels if label.values is None}
         self._lock = threading.Lock()
 
     def labels(self, **values: object) -> Any:
         """The child for these label values; unknown label names raise in strict mode only."""
-        try:
-            key = tuple([values[name] for name in self.names])  # type: ignore[misc]
-        except KeyError:
-            key = self._fix_names(values)
-        else:
-            if len(values) != len(self.names):
+        if len(values) == self._n:
+            try:
+                key = self._key(values)
+            except KeyError:
                 key = self._fix_names(values)
-        child = self._children.get(key)  # type: ignore[arg-type]
+        else:
+            key = self._fix_names(values)
+        child = self._children.get(key)
         if child is None:
             child, _ = self.resolve(key)
         return child
 
     def child(self, values: tuple[object, ...]) -> Any:
         """The child for label values given in the metric's label order (the fast path)."""
-        child = self._children.get(values)  # type: ignore[arg-type]
+        child = self._children.get(values)
         if child is None:
             child, _ = self.resolve(values)
         return child
@@ -90,10 +97,15 @@ class Instrument:
                     self._telemetry.overflow(self.metric.name, label.name, value)
                     value = OTHER
                 bounded.append(value)
-        child = self.collector.labels(*bounded)
         if clean:
-            self._children[tuple(values)] = child  # type: ignore[arg-type]
-        return child, clean
+            child = self.collector.labels(*bounded)
+            self._children[tuple(values)] = child
+            return child, True
+        key = tuple(bounded)
+        child = self._other_children.get(key)
+        if child is None:
+            child = self._other_children[key] = self.collector.labels(*bounded)
+        return child, False
 
     def _fix_names(self, values: dict[str, object]) -> tuple[str, ...]:
         given = set(values)
@@ -143,6 +155,7 @@ class Telemetry:
             ["metric"],
             registry=registry,
         )
+        self._overflow_children: dict[tuple[str, str], Any] = {}
         self.instruments: dict[str, Instrument] = {}
         for metric in spec.metrics.values():
             kwargs: dict[str, Any] = {"registry": registry}
@@ -189,4 +202,29 @@ class Telemetry:
     def overflow(self, metric: str, label: str, value: str) -> None:
         if self.strict:
             raise LabelError(f"{metric}: value {value[:64]!r} is outside the bound of label {label!r}")
-        self.overflows.labels(metric, label).inc()
+        child = self._overflow_children.get((metric, label))
+        if child is None:
+            child = self._overflow_children[metric, label] = self.overflows.labels(metric, label)
+        child.inc()
+
+
+def key_getter(names: tuple[str, ...]) -> Callable[[Mapping[str, object]], tuple[object, ...]]:
+    """A function ``mapping -> tuple of its values for names, in order``; KeyError if one is missing.
+
+    ``operator.itemgetter`` does this in C for two or more names; it is the lookup on the hot paths of
+    ``Instrument.labels`` and ``JobTracker.enqueue`` (see benchmarks/).
+    """
+    if len(names) >= 2:
+        return itemgetter(*names)
+    if len(names) == 1:
+        (name,) = names
+
+        def one(mapping: Mapping[str, object]) -> tuple[object, ...]:
+            return (mapping[name],)
+
+        return one
+
+    def none(mapping: Mapping[str, object]) -> tuple[object, ...]:
+        return ()
+
+    return none
