@@ -278,3 +278,31 @@ async def test_http_check_up_down_and_unreachable(http_target: tuple[str, dict[s
                 assert secret not in result.message
     finally:
         await checker.aclose()
+
+
+async def test_spec_instruments_can_carry_the_dependency_metrics() -> None:
+    from jobpulse import Telemetry
+    from jobpulse.spec.load import load_spec_text
+
+    spec = """\
+version: jobpulse/v1
+service: {name: h}
+metrics:
+  - {name: jobpulse_dependency_up, type: gauge, help: Up., labels: {dependency: {values: [db]}}}
+  - name: jobpulse_dependency_check_duration_seconds
+    type: histogram
+    unit: seconds
+    help: Check time.
+    labels: {dependency: {values: [db]}}
+"""
+    registry = CollectorRegistry()
+    telemetry = Telemetry(load_spec_text(spec), registry=registry, strict=True)
+    checker = HealthChecker(
+        [CallableCheck("db", Counter(False))],
+        registry=None,
+        up_metric=telemetry["jobpulse_dependency_up"],
+        duration_metric=telemetry["jobpulse_dependency_check_duration_seconds"],
+    )
+    await checker.refresh()
+    assert sample(registry, "jobpulse_dependency_up", dependency="db") == 0.0
+    assert sample(registry, "jobpulse_dependency_check_duration_seconds_count", dependency="db") == 1.0

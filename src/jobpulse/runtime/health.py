@@ -54,6 +54,8 @@ LOGGER = logging.getLogger("jobpulse.health")
 CHECK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DEPENDENCY_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
 MAX_MESSAGE = 300
+UP_METRIC = "jobpulse_dependency_up"
+DURATION_METRIC = "jobpulse_dependency_check_duration_seconds"
 
 Status = Literal["up", "down"]
 
@@ -268,7 +270,9 @@ class HealthChecker:
     """Runs the checks concurrently, caches the results for ``interval`` seconds, records metrics.
 
     Concurrent callers share one run (single flight): N probes within an interval cause one run of each
-    check. Metrics are registered in ``registry`` (``None`` registers nowhere — the checker still works).
+    check. Metrics are registered in ``registry`` (``None`` registers nowhere — the checker still works);
+    pass ``up_metric``/``duration_metric`` (objects with ``labels(dependency=...)``, e.g. spec instruments
+    ``telemetry["jobpulse_dependency_up"]``) to record into metrics declared in a spec instead.
     """
 
     def __init__(
@@ -277,6 +281,8 @@ class HealthChecker:
         *,
         interval: float = 10.0,
         registry: CollectorRegistry | None = REGISTRY,
+        up_metric: Any = None,
+        duration_metric: Any = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.checks = list(checks)
@@ -293,21 +299,28 @@ class HealthChecker:
         self._inflight: asyncio.Task[list[CheckResult]] | None = None
         #: completed check rounds (each runs every check once)
         self.runs = 0
-        self._up = Gauge(
-            "jobpulse_dependency_up",
-            "1 when the dependency's last health check passed, 0 when it failed or timed out.",
-            ["dependency"],
-            registry=registry,
-        )
-        self._duration = Histogram(
-            "jobpulse_dependency_check_duration_seconds",
-            "Duration of dependency health checks, timeouts included.",
-            ["dependency"],
-            buckets=CHECK_BUCKETS,
-            registry=registry,
-        )
+        # spec instruments (``telemetry["jobpulse_dependency_up"]``) when given, else our own collectors
+        self._up = up_metric
+        if up_metric is None:
+            self._up = Gauge(
+                UP_METRIC,
+                "1 when the dependency's last health check passed, 0 when it failed or timed out.",
+                ["dependency"],
+                registry=registry,
+            )
+        self._duration = duration_metric
+        if duration_metric is None:
+            self._duration = Histogram(
+                DURATION_METRIC,
+                "Duration of dependency health checks, timeouts included.",
+                ["dependency"],
+                buckets=CHECK_BUCKETS,
+                registry=registry,
+            )
         # the label's values are the configured dependency names: bounded by construction
-        self._children = {c.name: (self._up.labels(c.name), self._duration.labels(c.name)) for c in self.checks}
+        self._children = {
+            c.name: (self._up.labels(dependency=c.name), self._duration.labels(dependency=c.name)) for c in self.checks
+        }
 
     @property
     def critical(self) -> list[str]:
