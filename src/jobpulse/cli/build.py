@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from jobpulse.cli.common import load_or_exit
+from jobpulse.cli.lint import refuse_lint_errors
 from jobpulse.compile import compile_spec
 from jobpulse.render.files import write_build
 
@@ -26,9 +27,18 @@ def default_out_dir(spec_path: Path) -> Path:
     help="Output directory (default: build/ beside the spec). Replaced whole, atomically.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
-def build_command(spec: Path, out_dir: Path | None, quiet: bool) -> None:
-    """Compile SPEC into Prometheus rules, Grafana dashboards, docs and promtool tests."""
+@click.option(
+    "--ignore-lint-errors",
+    is_flag=True,
+    help="Build even when `jobpulse lint` finds error-level problems in SPEC (and say so on stderr).",
+)
+def build_command(spec: Path, out_dir: Path | None, quiet: bool, ignore_lint_errors: bool) -> None:
+    """Compile SPEC into Prometheus rules, Grafana dashboards, docs and promtool tests.
+
+    Refuses (exit 1) when `jobpulse lint SPEC` finds error-level problems, unless --ignore-lint-errors.
+    """
     model = load_or_exit(spec)
+    refuse_lint_errors(spec, override=ignore_lint_errors)
     result = compile_spec(model)
     out = out_dir or default_out_dir(spec)
     written = write_build(result, out)

@@ -12,7 +12,7 @@ from jobpulse.lint.online import OnlineError, PrometheusAPI
 from jobpulse.lint.problem import Severity
 from jobpulse.lint.registry import all_checks
 from jobpulse.lint.reporters import REPORTERS
-from jobpulse.lint.runner import LintInputError, lint_paths
+from jobpulse.lint.runner import LintInputError, lint_paths, lint_spec_problems
 from jobpulse.spec.errors import SpecError
 
 
@@ -96,3 +96,28 @@ def lint_command(
     threshold = Severity(fail_on).rank
     failing = any(p.severity.rank >= threshold for p in result.problems)
     sys.exit(EXIT_PROBLEMS if failing else EXIT_OK)
+
+
+def refuse_lint_errors(spec: Path, *, override: bool) -> None:
+    """For ``jobpulse build``: exit 1 when the spec has error-level lint problems, unless ``override``."""
+    try:
+        problems = lint_spec_problems(spec)
+    except SpecError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(EXIT_USAGE)
+    except LintInputError as exc:
+        fail(str(exc))
+    errors = [p for p in problems if p.severity is Severity.ERROR]
+    if not errors:
+        return
+    click.echo(REPORTERS["text"](errors, all_checks(), 1), err=True, nl=False)
+    count = f"{len(errors)} lint error{'s' if len(errors) != 1 else ''}"
+    if override:
+        click.echo(f"jobpulse: building despite {count} (--ignore-lint-errors)", err=True)
+        return
+    fail(
+        f"not building {spec}: {count}. Fix them, suppress them with a reason "
+        "(`# jobpulse: disable=<check> -- <reason>` or lint.allow), or pass --ignore-lint-errors",
+        code=EXIT_PROBLEMS,
+    )
