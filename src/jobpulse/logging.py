@@ -87,23 +87,55 @@ SECRET_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+@", r"\1" + REDACTED + "@"),  # scheme://user:password@
 )
 _PATTERNS = [(re.compile(p), r) for p, r in SECRET_PATTERNS]
-_QUICK = re.compile(
-    r"(?i)authorization|bearer|token|sk-|_live_|_test_|aiza|gh[pousr]_|github_pat|xox|akia|asia|agpa|aida|aroa"
-    r"|eyj|passw|pwd|secret|key|://"
+#: Every pattern above needs one of these (lower-cased) in the text: a cheap test that skips the regexes.
+_HINTS = (
+    "authorization",
+    "bearer",
+    "token",
+    "sk-",
+    "_live_",
+    "_test_",
+    "aiza",
+    "gh",
+    "xox",
+    "akia",
+    "asia",
+    "agpa",
+    "aida",
+    "aroa",
+    "eyj",
+    "passw",
+    "pwd",
+    "secret",
+    "key",
+    "://",
 )
 #: Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
 _MAX_DEPTH = 6
 
 
+_SECRET_KEYS: dict[str, bool] = {}
+
+
 def secret_key(key: object) -> bool:
     """Whether values under this key name are secrets (``db_password``, ``X-Api-Key``, ``Cookie``, …)."""
-    return bool(_SECRET_KEY.search(str(key).lower().replace("-", "_")))
+    name = str(key)
+    known = _SECRET_KEYS.get(name)
+    if known is None:
+        known = bool(_SECRET_KEY.search(name.lower().replace("-", "_")))
+        if len(_SECRET_KEYS) < 4096:  # key names repeat; the cache stays small even for odd callers
+            _SECRET_KEYS[name] = known
+    return known
 
 
 def redact_text(text: str) -> str:
     """``text`` with bearer tokens, API keys, JWTs, AWS keys and URL passwords replaced by ``[REDACTED]``."""
-    if not _QUICK.search(text):
+    lowered = text.lower()
+    for hint in _HINTS:
+        if hint in lowered:
+            break
+    else:
         return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
@@ -209,17 +241,25 @@ class JsonFormatter(logging.Formatter):
             out["exception"] = redact_text(record.exc_text)
         if record.stack_info:
             out["stack"] = redact_text(record.stack_info)
-        return json.dumps(out, ensure_ascii=True, default=str)
+        return _ENCODER.encode(out)
 
 
 def _plain(value: Any, depth: int = 0) -> Any:
     return value
 
 
+_last_second: list[tuple[int, str]] = [(-1, "")]  # (second, its formatted text), replaced as one object
+_ENCODER = json.JSONEncoder(ensure_ascii=True, default=str)
+
+
 def _timestamp(created: float) -> str:
+    """ISO 8601 in UTC with milliseconds: ``2026-01-28T15:30:00.123Z``."""
     seconds = int(created)
-    millis = int((created - seconds) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    cached = _last_second[0]
+    if cached[0] != seconds:
+        cached = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+        _last_second[0] = cached
+    return f"{cached[1]}.{int((created - seconds) * 1000):03d}Z"
 
 
 _HANDLER_MARK = "_jobpulse_json_handler"
