@@ -1,0 +1,113 @@
+"""Prometheus + Alertmanager for the demo: loopback only, free ports, the build's rule file."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jobpulse.verify.binaries import find_binary, install_hint
+from jobpulse.verify.servers import (
+    AlertmanagerServer,
+    PrometheusServer,
+    ServerStartError,
+    prometheus_config,
+    scrape_config,
+)
+
+__all__ = ["Monitoring", "demo_rule_file", "start_monitoring"]
+
+
+@dataclass
+class Monitoring:
+    """What was started (either may be None) and notes on what was skipped and why."""
+
+    prometheus: PrometheusServer | None = None
+    alertmanager: AlertmanagerServer | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pids(self) -> list[int]:
+        return [s.pid for s in (self.prometheus, self.alertmanager) if s is not None and s.pid is not None]
+
+    def stop(self) -> None:
+        """Stop both (SIGTERM, then SIGKILL after 10 s); safe to call more than once."""
+        for server in (self.prometheus, self.alertmanager):
+            if server is not None:
+                server.stop()
+
+
+def demo_rule_file(rule_file: Path, workdir: Path, interval: str) -> Path:
+    """A copy of the generated rule file whose groups are evaluated every ``interval``.
+
+    The spec's groups carry their own ``interval`` (which wins over the global evaluation
+    interval); the demo evaluates faster so pending alerts show up within seconds.
+    """
+    data: dict[str, Any] = yaml.safe_load(rule_file.read_text()) or {}
+    for group in data.get("groups") or []:
+        group["interval"] = interval
+    out = workdir / "rules" / rule_file.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        f"# {rule_file} with every group evaluated each {interval} (jobpulse demo).\n"
+        + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    )
+    return out
+
+
+def start_monitoring(
+    *,
+    rule_file: Path,
+    job_name: str,
+    target: str,
+    workdir: Path,
+    interval: str = "5s",
+) -> Monitoring:
+    """Start Alertmanager and Prometheus if their binaries are installed (blocking, ~1-2 s).
+
+    A missing binary or a server that does not come up is reported in ``notes``, not raised:
+    the demo goes on without it.
+    """
+    monitoring = Monitoring()
+    prometheus_bin = find_binary("prometheus")
+    alertmanager_bin = find_binary("alertmanager")
+    if prometheus_bin is None:
+        monitoring.notes.append(f"Prometheus not installed, skipped (with Alertmanager): {install_hint('prometheus')}")
+        return monitoring
+    try:
+        alertmanager_url: str | None = None
+        if alertmanager_bin is None:
+            monitoring.notes.append(f"Alertmanager not installed, skipped: {install_hint('alertmanager')}")
+        else:
+            try:
+                monitoring.alertmanager = AlertmanagerServer(
+                    workdir=workdir / "alertmanager", binary=alertmanager_bin
+                ).start()
+                alertmanager_url = monitoring.alertmanager.url
+            except ServerStartError as exc:
+                monitoring.alertmanager = None
+                monitoring.notes.append(f"Alertmanager did not start, skipped: {exc}")
+        config = prometheus_config(
+            scrape_configs=[scrape_config(job_name, target, interval=interval)],
+            evaluation_interval=interval,
+            alertmanager_url=alertmanager_url,
+        )
+        rules = demo_rule_file(rule_file, workdir, interval)
+        try:
+            monitoring.prometheus = PrometheusServer(
+                config=config, rule_files=[rules], workdir=workdir / "prometheus", binary=prometheus_bin
+            ).start()
+        except ServerStartError as exc:
+            monitoring.prometheus = None
+            monitoring.notes.append(f"Prometheus did not start, skipped: {exc}")
+            if monitoring.alertmanager is not None:  # nothing would send it alerts
+                monitoring.alertmanager.stop()
+                monitoring.alertmanager = None
+    except BaseException:
+        with contextlib.suppress(Exception):
+            monitoring.stop()
+        raise
+    return monitoring

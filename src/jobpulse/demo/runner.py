@@ -1,0 +1,316 @@
+"""``jobpulse demo``: build, serve the example app, drive it, watch it — then stop everything.
+
+Everything runs in one asyncio loop: uvicorn serves the example app, the example's workload drives
+it, and the view refreshes once a second. Prometheus and Alertmanager are child processes started
+through :mod:`jobpulse.verify.servers`. SIGINT/SIGTERM only set an event; every stop happens in the
+``finally`` blocks below (in reverse order of starting), so no child process is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from rich.console import Console
+from rich.live import Live
+
+from jobpulse.compile import compile_spec
+from jobpulse.demo.example import Example
+from jobpulse.demo.monitoring import Monitoring, start_monitoring
+from jobpulse.demo.server import AppServer
+from jobpulse.demo.stats import JobMetrics, RegistryWindow, Snapshot, merge, prometheus_snapshot, read_totals
+from jobpulse.demo.view import DemoSummary, ViewInfo, render, status_line, summary_lines
+from jobpulse.render.files import write_build
+from jobpulse.spec.model import Spec
+
+__all__ = ["DEMO_DIR", "DemoError", "DemoOptions", "print_summary", "run_demo"]
+
+DEMO_DIR = ".demo"
+
+
+class DemoError(RuntimeError):
+    """The demo could not start (e.g. the requested port is taken)."""
+
+
+@dataclass
+class DemoOptions:
+    example: Example
+    spec: Spec
+    out_dir: Path
+    port: int = 0  # 0: a free port
+    scenario: str = "healthy"
+    duration: float | None = None  # None: until Ctrl-C / SIGTERM
+    prometheus: bool = True
+    rate_per_second: float = 5.0
+    interval: str = "5s"  # scrape and rule evaluation interval
+    refresh_seconds: float = 1.0
+    status_every: float = 5.0  # plain status line cadence when stdout is not a terminal
+
+
+def _say(console: Console, text: str, style: str | None = None) -> None:
+    console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+def _supported_kwargs(func: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
+    """The subset of ``kwargs`` that ``func`` accepts (examples need not take every option)."""
+    params = inspect.signature(func).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in params}
+
+
+def _install_signals(stop: asyncio.Event) -> list[signal.Signals]:
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    return installed
+
+
+def _remove_signals(installed: list[signal.Signals]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in installed:
+        loop.remove_signal_handler(sig)
+
+
+def _attach_log_file(example: Example, path: Path) -> logging.Handler:
+    """Send the app's (and uvicorn's) log lines to ``path`` so they do not break the live view."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    configure = getattr(example.app_module, "configure_logging", None)
+    if callable(configure):
+        configure(handler)
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logging.getLogger().addHandler(handler)
+    logging.getLogger("uvicorn").addHandler(handler)
+    return handler
+
+
+def _detach_log_file(handler: logging.Handler) -> None:
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+    ]
+    for logger in loggers:
+        if handler in logger.handlers:
+            logger.removeHandler(handler)
+    handler.close()
+
+
+def _task_error(task: asyncio.Task[Any] | None) -> str:
+    if task is None or not task.done():
+        return ""
+    if task.cancelled():
+        return " (cancelled)"
+    exc = task.exception()
+    return f": {type(exc).__name__}: {exc}" if exc is not None else ""
+
+
+async def _stop_task(task: asyncio.Task[Any] | None, timeout: float) -> Any:
+    if task is None:
+        return None
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+    results = await asyncio.gather(task, return_exceptions=True)
+    return results[0]
+
+
+class _Watcher:
+    """Builds a Snapshot per refresh: Prometheus first, the app's registry for anything missing."""
+
+    def __init__(self, registry: CollectorRegistry, metrics: JobMetrics | None, monitoring: Monitoring) -> None:
+        self.metrics = metrics
+        self.window = RegistryWindow(registry, metrics) if metrics is not None else None
+        self.monitoring = monitoring
+        if self.window is not None:
+            self.window.sample()  # the baseline, before the workload starts
+
+    async def snapshot(self) -> Snapshot:
+        local = self.window.snapshot() if self.window is not None else Snapshot()
+        prometheus = self.monitoring.prometheus
+        if prometheus is None or self.metrics is None:
+            return local
+        remote = await asyncio.to_thread(prometheus_snapshot, prometheus, self.metrics)
+        return merge(remote, local)
+
+
+async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
+    """Run the demo until ``options.duration`` ends or a signal arrives; returns the summary."""
+    example, spec = options.example, options.spec
+    summary = DemoSummary(example=example.name, scenario=options.scenario)
+    metrics = JobMetrics.from_spec(spec)
+    if metrics is not None:
+        summary.success, summary.failure = metrics.success, metrics.failure
+    stop = asyncio.Event()
+    installed = _install_signals(stop)
+    started = time.monotonic()
+    try:
+        # 1. the build: rules, dashboards, docs, alert tests
+        result = compile_spec(spec)
+        out = options.out_dir.resolve()
+        summary.build_files = write_build(result, out)
+        summary.build_dir = out
+        _say(console, f"build: {len(summary.build_files)} files in {out}")
+        workdir = out / DEMO_DIR
+        workdir.mkdir(parents=True, exist_ok=True)
+        summary.workdir = workdir
+        previews = workdir / "static" / "dev-previews"
+        registry = CollectorRegistry()
+        app = example.create_app(
+            **_supported_kwargs(
+                example.create_app,
+                spec_path=example.spec_path,
+                registry=registry,
+                backend="worker",
+                scenario=options.scenario,
+                preview_dir=previews,
+            )
+        )
+        await _serve_and_watch(options, console, app, registry, metrics, result.rule_file, workdir, stop, summary)
+        if previews.is_dir():
+            summary.previews = sum(1 for _ in previews.iterdir())
+        if metrics is not None:
+            summary.totals = read_totals(registry, metrics)
+    finally:
+        _remove_signals(installed)
+        summary.elapsed = time.monotonic() - started
+    return summary
+
+
+async def _serve_and_watch(
+    options: DemoOptions,
+    console: Console,
+    app: Any,
+    registry: CollectorRegistry,
+    metrics: JobMetrics | None,
+    rule_file: str,
+    workdir: Path,
+    stop: asyncio.Event,
+    summary: DemoSummary,
+) -> None:
+    log_handler = _attach_log_file(options.example, workdir / "app.log")
+    server = AppServer(app, port=options.port)
+    monitoring = Monitoring()
+    workload_task: asyncio.Task[Any] | None = None
+    workload_stop = asyncio.Event()
+    try:
+        # 2. the app
+        try:
+            await server.start()
+        except OSError as exc:
+            raise DemoError(f"cannot serve the app on 127.0.0.1:{options.port}: {exc.strerror or exc}") from exc
+        summary.urls["app"] = server.url
+        _say(console, f"app:          {server.url}  (metrics at {server.url}/metrics)")
+        # 3. Prometheus + Alertmanager, when installed and wanted
+        if not options.prometheus:
+            monitoring.notes.append("Prometheus and Alertmanager skipped (--no-prometheus)")
+        elif not stop.is_set():
+            monitoring = await asyncio.to_thread(
+                start_monitoring,
+                rule_file=options.out_dir.resolve() / rule_file,
+                job_name=options.spec.service.name,
+                target=server.url.removeprefix("http://"),
+                workdir=workdir,
+                interval=options.interval,
+            )
+        if monitoring.alertmanager is not None:
+            summary.urls["alertmanager"] = monitoring.alertmanager.url
+            _say(console, f"Alertmanager: {monitoring.alertmanager.url}")
+        if monitoring.prometheus is not None:
+            summary.urls["prometheus"] = monitoring.prometheus.url
+            _say(console, f"Prometheus:   {monitoring.prometheus.url}  (alerts at /alerts, rules at /rules)")
+        for note in monitoring.notes:
+            _say(console, note, style="yellow")
+        summary.notes.extend(monitoring.notes)
+        # 4. the workload, then the view until the end
+        watcher = _Watcher(registry, metrics, monitoring)
+        run_workload = options.example.run_workload
+        if run_workload is not None:
+            workload: Awaitable[Any] = run_workload(
+                server.url, stop=workload_stop, rate_per_second=options.rate_per_second
+            )
+            workload_task = asyncio.ensure_future(workload)
+        else:
+            summary.notes.append("the example has no workload.py: no traffic was generated")
+        info = ViewInfo(
+            example=options.example.name,
+            scenario=options.scenario,
+            app_url=server.url,
+            prometheus_url=summary.urls.get("prometheus"),
+            alertmanager_url=summary.urls.get("alertmanager"),
+            duration=options.duration,
+        )
+        summary.error = await _watch(options, console, watcher, info, stop, server, workload_task)
+    finally:
+        # reverse order: traffic, Prometheus/Alertmanager, the app (its lifespan stops the workers)
+        workload_stop.set()
+        stats = await _stop_task(workload_task, timeout=8.0)
+        if is_dataclass(stats) and not isinstance(stats, type):
+            summary.workload = {k: v for k, v in asdict(stats).items() if isinstance(v, int)}
+        elif isinstance(stats, BaseException) and summary.error is None:
+            summary.error = f"workload failed: {type(stats).__name__}: {stats}"
+        try:
+            await asyncio.to_thread(monitoring.stop)
+        finally:
+            try:
+                await server.stop()
+            finally:
+                _detach_log_file(log_handler)
+
+
+async def _watch(
+    options: DemoOptions,
+    console: Console,
+    watcher: _Watcher,
+    info: ViewInfo,
+    stop: asyncio.Event,
+    server: AppServer,
+    workload_task: asyncio.Task[Any] | None,
+) -> str | None:
+    """Refresh the view until the duration ends or ``stop`` is set; returns an error, if any."""
+    loop = asyncio.get_running_loop()
+    begin = loop.time()
+    deadline = None if options.duration is None else begin + options.duration
+    if options.duration is None:
+        _say(console, "running until Ctrl-C")
+    live = Live(console=console, auto_refresh=False, transient=False) if console.is_terminal else None
+    last_status = -options.status_every
+    error: str | None = None
+    with live if live is not None else contextlib.nullcontext():
+        while True:
+            elapsed = loop.time() - begin
+            snapshot = await watcher.snapshot()
+            if live is not None:
+                live.update(render(snapshot, info, elapsed), refresh=True)
+            elif elapsed - last_status >= options.status_every:
+                last_status = elapsed
+                _say(console, status_line(snapshot, info, elapsed))
+            if server.task is None or server.task.done():
+                error = "the app server stopped unexpectedly" + _task_error(server.task)
+            elif workload_task is not None and workload_task.done():
+                error = "the workload stopped unexpectedly" + _task_error(workload_task)
+            now = loop.time()
+            if error or stop.is_set() or (deadline is not None and now >= deadline):
+                break
+            wait = options.refresh_seconds if deadline is None else min(options.refresh_seconds, deadline - now)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=max(wait, 0.0))
+    if live is None:
+        _say(console, status_line(snapshot, info, loop.time() - begin))
+    return error
+
+
+def print_summary(console: Console, summary: DemoSummary) -> None:
+    for line in summary_lines(summary):
+        _say(console, line)

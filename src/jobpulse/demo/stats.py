@@ -1,0 +1,270 @@
+"""The demo's four numbers (jobs/min, failure %, p95, queue depth) and the alerts, from two sources.
+
+With Prometheus running they come from the seed's panel PromQL (``[15m]`` windows for outcomes and
+p95), reduced to one number each. Two departures: throughput uses ``[1m]`` rather than ``[5m]``
+(``rate()`` divides by the whole window, so a fresh Prometheus under-reports a 5-minute rate for
+5 minutes), and the outcomes query gets the ``ignoring(outcome) group_left`` it needs to match.
+Without Prometheus — or until it has scraped twice — the numbers come from the app's own registry
+over the same windows.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from jobpulse.spec.model import Spec
+from jobpulse.verify.servers import PrometheusServer
+
+__all__ = [
+    "AlertState",
+    "JobMetrics",
+    "RegistryWindow",
+    "Snapshot",
+    "Totals",
+    "histogram_quantile",
+    "merge",
+    "prometheus_snapshot",
+    "read_totals",
+]
+
+FIELDS = ("jobs_per_min", "failure_pct", "p95_ms", "queue_depth")
+
+
+@dataclass(frozen=True)
+class JobMetrics:
+    """The series names of the spec's first job lifecycle (what the demo watches)."""
+
+    job: str
+    enqueued: str | None
+    completed: str | None
+    outcome_label: str
+    success: str
+    failure: str
+    duration: str | None
+    queue_depth: str | None
+
+    @classmethod
+    def from_spec(cls, spec: Spec) -> JobMetrics | None:
+        if not spec.jobs:
+            return None
+        job = next(iter(spec.jobs.values()))
+        return cls(
+            job=job.name,
+            enqueued=job.enqueued.exposed_name if job.enqueued else None,
+            completed=job.completed.exposed_name if job.completed else None,
+            outcome_label=job.outcome_label,
+            success=job.success,
+            failure=job.failure,
+            duration=job.duration.name if job.duration else None,
+            queue_depth=job.queue_depth.name if job.queue_depth else None,
+        )
+
+    def queries(self) -> dict[str, str]:
+        """The seed's panel queries, aggregated to one number each."""
+        queries: dict[str, str] = {}
+        if self.enqueued:
+            queries["jobs_per_min"] = f"60 * sum(rate({self.enqueued}[1m]))"
+        if self.completed:
+            # The seed's "Job outcomes (%)" query divides {outcome=...} by {} one-to-one, which matches
+            # nothing in Prometheus; ``ignoring(outcome) group_left`` is the working form.
+            c, o = self.completed, self.outcome_label
+            queries["failure_pct"] = (
+                f"100 * sum by ({o}) (rate({c}[15m])) / ignoring({o}) group_left sum (rate({c}[15m]))"
+            )
+        if self.duration:
+            queries["p95_ms"] = (
+                f"histogram_quantile(0.95, sum by (le) "
+                f'(rate({self.duration}_bucket{{{self.outcome_label}="{self.success}"}}[15m])))'
+            )
+        if self.queue_depth:
+            queries["queue_depth"] = f"sum({self.queue_depth})"
+        return queries
+
+
+@dataclass(frozen=True)
+class AlertState:
+    name: str
+    state: str  # "pending" | "firing"
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Snapshot:
+    """One refresh of the view; ``None`` means "no data yet"."""
+
+    jobs_per_min: float | None = None
+    failure_pct: float | None = None
+    p95_ms: float | None = None
+    queue_depth: float | None = None
+    alerts: list[AlertState] | None = None  # None: unknown (no Prometheus)
+    sources: dict[str, str] = field(default_factory=dict)  # field -> "prometheus" | "app"
+    error: str | None = None
+
+
+# -- registry side ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Totals:
+    """Cumulative values read from the app's registry at one moment."""
+
+    at: float
+    enqueued: float = 0.0
+    outcomes: dict[str, float] = field(default_factory=dict)
+    buckets: tuple[tuple[float, float], ...] = ()  # (le, cumulative count) of successful jobs
+    depth: float = 0.0
+
+    @property
+    def completed(self) -> float:
+        return sum(self.outcomes.values())
+
+
+def read_totals(registry: CollectorRegistry, metrics: JobMetrics, at: float | None = None) -> Totals:
+    enqueued = depth = 0.0
+    outcomes: dict[str, float] = {}
+    buckets: dict[float, float] = {}
+    bucket_name = f"{metrics.duration}_bucket" if metrics.duration else None
+    for family in registry.collect():
+        for sample in family.samples:
+            name, labels, value = sample.name, sample.labels, sample.value
+            if name == metrics.enqueued:
+                enqueued += value
+            elif name == metrics.completed:
+                outcome = labels.get(metrics.outcome_label, "")
+                outcomes[outcome] = outcomes.get(outcome, 0.0) + value
+            elif name == bucket_name and labels.get(metrics.outcome_label) == metrics.success:
+                le = float(labels["le"])
+                buckets[le] = buckets.get(le, 0.0) + value
+            elif name == metrics.queue_depth:
+                depth += value
+    return Totals(
+        at=time.monotonic() if at is None else at,
+        enqueued=enqueued,
+        outcomes=outcomes,
+        buckets=tuple(sorted(buckets.items())),
+        depth=depth,
+    )
+
+
+def histogram_quantile(q: float, buckets: tuple[tuple[float, float], ...]) -> float | None:
+    """Prometheus's ``histogram_quantile`` on cumulative (le, count) pairs; None without observations."""
+    if not buckets or buckets[-1][0] != math.inf:
+        return None
+    total = buckets[-1][1]
+    if total <= 0:
+        return None
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for i, (le, count) in enumerate(buckets):
+        if count >= rank:
+            if le == math.inf:
+                return buckets[i - 1][0] if i > 0 else None
+            if i == 0 and le <= 0:
+                return le
+            return lower + (le - lower) * (rank - below) / (count - below) if count > below else le
+        lower, below = le, count
+    return None
+
+
+class RegistryWindow:
+    """Samples the registry each refresh and differences over the seed's windows."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        metrics: JobMetrics,
+        *,
+        rate_window: float = 60.0,
+        ratio_window: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = registry
+        self.metrics = metrics
+        self.rate_window = rate_window
+        self.ratio_window = ratio_window
+        self.clock = clock
+        self._samples: deque[Totals] = deque()
+
+    def sample(self) -> Totals:
+        totals = read_totals(self.registry, self.metrics, self.clock())
+        self._samples.append(totals)
+        horizon = totals.at - max(self.rate_window, self.ratio_window)
+        while len(self._samples) > 2 and self._samples[1].at <= horizon:
+            self._samples.popleft()
+        return totals
+
+    def _base(self, since: float) -> Totals:
+        for totals in self._samples:
+            if totals.at >= since:
+                return totals
+        return self._samples[-1]
+
+    def snapshot(self) -> Snapshot:
+        now = self.sample()
+        snap = Snapshot(queue_depth=now.depth if self.metrics.queue_depth else None)
+        base = self._base(now.at - self.rate_window)
+        if self.metrics.enqueued and now.at - base.at >= 1.0:
+            snap.jobs_per_min = (now.enqueued - base.enqueued) / (now.at - base.at) * 60.0
+        base = self._base(now.at - self.ratio_window)
+        done = now.completed - base.completed
+        if self.metrics.completed and done > 0:
+            failed = now.outcomes.get(self.metrics.failure, 0.0) - base.outcomes.get(self.metrics.failure, 0.0)
+            snap.failure_pct = 100.0 * failed / done
+        if self.metrics.duration:
+            old = dict(base.buckets)
+            delta = tuple((le, count - old.get(le, 0.0)) for le, count in now.buckets)
+            snap.p95_ms = histogram_quantile(0.95, delta)
+        snap.sources = {name: "app" for name in FIELDS if getattr(snap, name) is not None}
+        return snap
+
+
+# -- Prometheus side ----------------------------------------------------------------------------------
+def _value(series: dict[str, Any]) -> float | None:
+    value = float(series["value"][1])
+    return value if math.isfinite(value) else None
+
+
+def prometheus_snapshot(prometheus: PrometheusServer, metrics: JobMetrics) -> Snapshot:
+    """Query Prometheus (blocking: run it in a thread). Errors end up in ``Snapshot.error``."""
+    snap = Snapshot()
+    try:
+        for name, promql in metrics.queries().items():
+            result = prometheus.query(promql)
+            if not result:
+                continue
+            if name == "failure_pct":
+                # one series per outcome; no failed series (yet) but some outcome means 0 %
+                values = {s["metric"].get(metrics.outcome_label): _value(s) for s in result}
+                value = values.get(metrics.failure, 0.0 if any(v is not None for v in values.values()) else None)
+            else:
+                value = _value(result[0])
+            setattr(snap, name, value)
+        snap.alerts = [
+            AlertState(
+                name=alert["labels"].get("alertname", "?"),
+                state=alert.get("state", "?"),
+                labels={k: v for k, v in alert["labels"].items() if k not in ("alertname", "severity")},
+            )
+            for alert in prometheus.alerts()
+        ]
+    except Exception as exc:  # a dead or slow Prometheus must not end the demo
+        snap.error = f"Prometheus query failed: {type(exc).__name__}: {exc}"
+    snap.sources = {name: "prometheus" for name in FIELDS if getattr(snap, name) is not None}
+    return snap
+
+
+def merge(preferred: Snapshot | None, fallback: Snapshot) -> Snapshot:
+    """Each number from ``preferred`` when it has one, else from ``fallback``."""
+    if preferred is None:
+        return fallback
+    out = replace(preferred, sources=dict(preferred.sources))
+    for name in FIELDS:
+        if getattr(out, name) is None and getattr(fallback, name) is not None:
+            setattr(out, name, getattr(fallback, name))
+            out.sources[name] = fallback.sources.get(name, "app")
+    return out
