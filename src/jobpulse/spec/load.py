@@ -351,6 +351,18 @@ class Resolver:
                     )
 
 
+#: Series Prometheus adds for every scraped target; queries may use them without a catalogue entry.
+SCRAPE_SERIES = frozenset(
+    {
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+    }
+)
+
+
 def query_problems(
     query: str,
     index: dict[str, tuple[model.Metric, tuple[str, ...]]],
@@ -368,6 +380,15 @@ def query_problems(
         if not selector.name:
             continue
         entry = index.get(selector.name)
+        if entry is None and selector.name in SCRAPE_SERIES:
+            # written by Prometheus itself for every target (e.g. ServiceDown: up == 0); target labels only
+            for matcher in selector.matchers:
+                if matcher.label not in target_labels and matcher.label != "__name__":
+                    problems.append(
+                        f"unknown label {matcher.label!r} on {selector.name}; it only has the target labels "
+                        + ", ".join(target_labels)
+                    )
+            continue
         if entry is None:
             problems.append(f"unknown metric {selector.name!r}; the catalogue has {_closest(selector.name, index)}")
             continue
