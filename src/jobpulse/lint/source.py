@@ -46,6 +46,7 @@ class NodeSpan:
     end_index: int
     style: str | None = None  # scalar style: None (plain), '|', '>', '"', "'"; "" for collections
     key_line: int | None = None  # 0-based line of the mapping key, for mapping values
+    key_column: int = 0
 
 
 @dataclass
@@ -72,9 +73,7 @@ class Tree:
 
     def _key_span(self, node: NodeSpan) -> Span:
         assert node.key_line is not None
-        line_text = self.line_text(node.key_line + 1)
-        column = len(line_text) - len(line_text.lstrip(" -")) + 1
-        return Span(node.key_line + 1, column, node.key_line + 1, column + 1)
+        return Span(node.key_line + 1, node.key_column + 1, node.key_line + 1, node.key_column + 2)
 
     def line_text(self, line: int) -> str:
         lines = self.text.splitlines()
@@ -129,14 +128,16 @@ class _Builder:
         self.count = 0
         self.active: set[int] = set()
 
-    def build(self, node: yaml.Node, path: PathKey, key_line: int | None = None) -> Any:
+    def build(self, node: yaml.Node, path: PathKey, key: yaml.Node | None = None) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
             raise SourceError(self.tree.file, 1, 1, f"more than {MAX_NODES} YAML nodes (alias expansion?)")
         start, end = node.start_mark, node.end_mark
         style = node.style if isinstance(node, yaml.ScalarNode) else ""
+        key_line = key.start_mark.line if key is not None else None
+        key_column = key.start_mark.column if key is not None else 0
         self.tree.nodes[path] = NodeSpan(
-            start.line, start.column, start.index, end.line, end.column, end.index, style, key_line
+            start.line, start.column, start.index, end.line, end.column, end.index, style, key_line, key_column
         )
         if isinstance(node, yaml.ScalarNode):
             return self.loader.construct_object(node, deep=True)
@@ -149,7 +150,7 @@ class _Builder:
                 out: dict[Any, Any] = {}
                 for key_node, value_node in node.value:
                     key = self._key(key_node)
-                    out[key] = self.build(value_node, (*path, key), key_node.start_mark.line)
+                    out[key] = self.build(value_node, (*path, key), key_node)
                 return out
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
