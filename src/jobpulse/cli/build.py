@@ -42,6 +42,8 @@ def build_command(spec: Path, out_dir: Path | None, quiet: bool, ignore_lint_err
     result = compile_spec(model)
     out = out_dir or default_out_dir(spec)
     written = write_build(result, out)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
     if not quiet:
         click.echo(f"built {len(written)} files in {out}")
         for path in written:

@@ -31,8 +31,10 @@ def test_command(spec: Path, verbose: bool) -> None:
             click.echo(f"FAIL promtool check rules\n{check.output}")
             sys.exit(EXIT_PROBLEMS)
         click.echo(f"ok   promtool check rules ({result.rule_file})")
-        if not model.tests:
-            click.echo("no alert tests in the spec: add a `tests:` section (promtool's format)")
+        for note in result.notes:
+            click.echo(f"note {note}")
+        if not result.test_groups:
+            click.echo("no alert tests in the spec: add a `tests:` section (promtool's format) or an SLO")
             sys.exit(EXIT_PROBLEMS)
         results = run_tests(result)
     except MissingBinaryError as exc:

@@ -8,7 +8,8 @@ from typing import Any
 from jobpulse.compile.dashboards import build_dashboard
 from jobpulse.compile.docs import alerts_doc, metrics_doc
 from jobpulse.compile.rules import rule_groups
-from jobpulse.compile.tests import test_file
+from jobpulse.compile.slo_tests import all_slo_tests
+from jobpulse.compile.tests import TestGroup, test_files, test_group
 from jobpulse.spec.model import Spec
 
 
@@ -25,6 +26,8 @@ class Artifact:
 class BuildResult:
     spec: Spec
     artifacts: list[Artifact] = field(default_factory=list)
+    test_groups: list[TestGroup] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def get(self, path: str) -> Artifact:
         for artifact in self.artifacts:
@@ -35,10 +38,6 @@ class BuildResult:
     @property
     def rule_file(self) -> str:
         return f"prometheus/{self.spec.service.name}.rules.yml"
-
-    @property
-    def test_file(self) -> str | None:
-        return f"tests/{self.spec.service.name}.tests.yml" if self.spec.tests else None
 
 
 def compile_spec(spec: Spec) -> BuildResult:
@@ -51,8 +50,10 @@ def compile_spec(spec: Spec) -> BuildResult:
         )
     result.artifacts.append(Artifact("docs/metrics.md", "markdown", metrics_doc(spec)))
     result.artifacts.append(Artifact("docs/alerts.md", "markdown", alerts_doc(spec)))
-    if spec.tests:
-        result.artifacts.append(
-            Artifact(f"tests/{spec.service.name}.tests.yml", "yaml", test_file(spec, f"../{rule_path}"))
-        )
+    generated, notes = all_slo_tests(spec)
+    result.notes += notes
+    own = [TestGroup(test_group(t), spec.service.evaluation_interval) for t in spec.tests]
+    result.test_groups = own + generated
+    for path, content in test_files(spec, f"../{rule_path}", result.test_groups).items():
+        result.artifacts.append(Artifact(path, "yaml", content))
     return result

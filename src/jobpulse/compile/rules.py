@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobpulse.compile.slo_rules import slo_groups
 from jobpulse.spec.model import Alert, Spec
 
 
@@ -33,4 +34,5 @@ def rule_groups(spec: Spec) -> dict[str, Any]:
                 "rules": [alert_rule(a) for a in spec.alerts],
             }
         )
+    groups += slo_groups(spec)
     return {"groups": groups}

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from jobpulse.spec import wire
 from jobpulse.spec.model import Spec
+
+
+@dataclass(frozen=True)
+class TestGroup:
+    """One promtool test group and the evaluation interval it is run with."""
+
+    body: dict[str, Any]
+    evaluation_interval: str
+
+    @property
+    def name(self) -> str:
+        return str(self.body["name"])
 
 
 def test_group(test: wire.AlertTestSpec) -> dict[str, Any]:
@@ -36,10 +49,26 @@ def test_group(test: wire.AlertTestSpec) -> dict[str, Any]:
     return group
 
 
-def test_file(spec: Spec, rule_file: str, tests: list[wire.AlertTestSpec] | None = None) -> dict[str, Any]:
+def test_file(rule_file: str, evaluation_interval: str, groups: list[TestGroup]) -> dict[str, Any]:
     """A promtool test file for ``rule_file`` (a path relative to the test file)."""
     return {
         "rule_files": [rule_file],
-        "evaluation_interval": spec.service.evaluation_interval,
-        "tests": [test_group(t) for t in (spec.tests if tests is None else tests)],
+        "evaluation_interval": evaluation_interval,
+        "tests": [g.body for g in groups],
     }
+
+
+def test_files(spec: Spec, rule_file: str, groups: list[TestGroup]) -> dict[str, dict[str, Any]]:
+    """Test files by name: one per evaluation interval (``<service>.tests.yml`` for the spec's own)."""
+    intervals = sorted({g.evaluation_interval for g in groups}, key=lambda i: i != spec.service.evaluation_interval)
+    files: dict[str, dict[str, Any]] = {}
+    for interval in intervals:
+        name = (
+            spec.service.name
+            if interval == spec.service.evaluation_interval
+            else f"{spec.service.name}.eval-{interval}"
+        )
+        files[f"tests/{name}.tests.yml"] = test_file(
+            rule_file, interval, [g for g in groups if g.evaluation_interval == interval]
+        )
+    return files

@@ -20,6 +20,9 @@ from jobpulse.compile.build import Artifact, BuildResult
 class _Dumper(yaml.SafeDumper):
     """Block style; multi-line strings (PromQL) as literal blocks; keys in the order we built them."""
 
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # repeated label maps are written out, never as &anchors
+
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     if "\n" in value:

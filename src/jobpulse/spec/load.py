@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from jobpulse.spec import model, wire
 from jobpulse.spec.errors import Location, Problem, SpecError
 from jobpulse.spec.promql import references
+from jobpulse.spec.slo_resolve import resolve_slos
 from jobpulse.spec.yamlpos import PathKey, Positions, dotted, load_yaml
 
 
@@ -165,6 +166,7 @@ class Resolver:
             evaluation_interval=service.evaluation_interval,
             runbook_base_url=service.runbook_base_url,
             target_labels=tuple(service.target_labels),
+            grafana_url=service.grafana_url.rstrip("/"),
         )
         metrics = self.metrics()
         jobs = self.jobs(metrics)
@@ -178,6 +180,14 @@ class Resolver:
             tests=list(self.spec.tests),
         )
         self.check_queries(result)
+        result.slos = resolve_slos(
+            list(self.spec.slos),
+            metrics,
+            resolved_service,
+            self.problem,
+            lambda query: query_problems(query, result.series_index(), resolved_service.target_labels),
+        )
+        self.check_names(result)
         self.check_tests(result)
         if self.problems:
             raise SpecError(self.problems)
@@ -340,8 +350,19 @@ class Resolver:
             for message in query_problems(query, index, spec.service.target_labels):
                 self.problem(path, message)
 
+    def check_names(self, spec: model.Spec) -> None:
+        taken = {a.name: ("alerts", i, "name") for i, a in enumerate(self.spec.alerts)}
+        uids = {d.uid for d in spec.dashboards}
+        for i, slo in enumerate(spec.slos):
+            for name in (slo.alert_name, slo.absent_alert_name):
+                if name in taken:
+                    self.problem(taken[name], f"alert {name!r} clashes with the alert generated for SLO {slo.name!r}")
+            if slo.dashboard_uid in uids:
+                self.problem(("slos", i, "name"), f"dashboard uid {slo.dashboard_uid!r} is already used")
+
     def check_tests(self, spec: model.Spec) -> None:
-        alert_names = {a.name for a in spec.alerts}
+        alert_names = {a.name for a in spec.alerts} | {s.alert_name for s in spec.slos}
+        alert_names |= {s.absent_alert_name for s in spec.slos if s.absent_enabled}
         for i, test in enumerate(spec.tests):
             for k, case in enumerate(test.alert_rule_test):
                 if case.alertname not in alert_names:

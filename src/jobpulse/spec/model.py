@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobpulse.spec import wire
+from jobpulse.spec.slo import SLO
 
 SECONDS_BUCKETS = (
     0.005,
@@ -175,6 +176,8 @@ class Panel:
     decimals: int | None
     min: float | None
     max: float | None
+    thresholds: tuple[tuple[float, str], ...] = ()
+    time_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,7 @@ class Service:
     evaluation_interval: str
     runbook_base_url: str
     target_labels: tuple[str, ...]
+    grafana_url: str = ""
 
 
 @dataclass
@@ -210,6 +214,7 @@ class Spec:
     alerts: list[Alert]
     dashboards: list[Dashboard]
     tests: list[wire.AlertTestSpec] = field(default_factory=list)
+    slos: list[SLO] = field(default_factory=list)
 
     def metric(self, name: str) -> Metric:
         return self.metrics[name]

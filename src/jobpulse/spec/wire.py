@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from jobpulse.spec.wire_slo import SLOSpec
+
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -265,6 +267,7 @@ class ServiceSpec(Strict):
     scrape_interval: Duration = "15s"
     evaluation_interval: Duration = "1m"
     runbook_base_url: str = ""
+    grafana_url: str = Field(default="", description="base URL of Grafana, for dashboard links in alerts")
     target_labels: list[str] = Field(default_factory=lambda: ["job", "instance"])
 
 
@@ -305,6 +308,7 @@ class SpecV1(Strict):
     alerts: list[AlertSpec] = Field(default_factory=list)
     dashboards: list[DashboardSpec] = Field(default_factory=list)
     tests: list[AlertTestSpec] = Field(default_factory=list)
+    slos: list[SLOSpec] = Field(default_factory=list)
     lint: LintSpec = Field(default_factory=LintSpec)
 
 

@@ -51,16 +51,15 @@ def _run_one(binary: str, test_path: Path, name: str) -> TestResult:
 def run_tests(result: BuildResult, *, promtool: str | None = None, workdir: Path | None = None) -> list[TestResult]:
     """Build into a scratch directory and run each of the spec's tests as its own promtool test file."""
     binary = promtool or require_binary("promtool")
-    spec = result.spec
     with tempfile.TemporaryDirectory(prefix="jobpulse-test-") as scratch:
         base = Path(workdir or scratch)
         build_dir = base / "build"
         write_build(result, build_dir)
         rules = (build_dir / result.rule_file).resolve()
         jobs: list[tuple[Path, str]] = []
-        for index, test in enumerate(spec.tests):
+        for index, group in enumerate(result.test_groups):
             path = base / f"test_{index:03d}.yml"
-            path.write_text(dump_yaml(test_file(spec, str(rules), [test])))
-            jobs.append((path, test.name))
+            path.write_text(dump_yaml(test_file(str(rules), group.evaluation_interval, [group])))
+            jobs.append((path, group.name))
         with ThreadPoolExecutor(max_workers=2) as pool:
             return list(pool.map(lambda job: _run_one(binary, job[0], job[1]), jobs))

@@ -1,0 +1,359 @@
+"""Generated promtool tests for every SLO.
+
+For each enabled tier: a burn just above the tier's factor (after a healthy baseline as long as the tier's
+long window) fires the tier at the time the workbook predicts — the long window needs ``long * factor / burn``
+of the burn, then ``for`` — and not before. For the SLO: a burn just below the lowest factor never fires,
+zero traffic never fires and yields 0 (not NaN) in every recording rule, and (with a minimum-events guard)
+a trickle of failures on an idle service does not page.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from jobpulse.compile.slo_rules import ERROR_RATIO, tier_annotations, tier_labels
+from jobpulse.compile.tests import TestGroup
+from jobpulse.spec.model import Metric, Spec
+from jobpulse.spec.promql import Selector
+from jobpulse.spec.slo import SLO, Tier, clean, duration_seconds
+
+EVENTS_PER_MINUTE = 1000
+ABOVE = Decimal("1.1")
+BELOW = Decimal("0.9")
+
+
+class CannotGenerate(Exception):
+    """The SLI is an expression (or its selectors cannot be satisfied): no tests can be generated."""
+
+
+@dataclass(frozen=True)
+class Series:
+    """One input series: labels, and how much it grows per minute while healthy and while burning."""
+
+    name: str
+    labels: dict[str, str]
+    role: str  # "total" | "good" | "bad"
+
+    def text(self) -> str:
+        inner = ", ".join(f'{k}="{v}"' for k, v in sorted(self.labels.items()))
+        return f"{self.name}{{{inner}}}" if inner else self.name
+
+
+def _matches(op: str, value: str, candidate: str) -> bool:
+    if op == "=":
+        return candidate == value
+    if op == "!=":
+        return candidate != value
+    if op == "=~":
+        return re.fullmatch(value, candidate) is not None
+    return re.fullmatch(value, candidate) is None
+
+
+def _candidates(metric: Metric, label: str, selectors: list[Selector]) -> list[str]:
+    spec = metric.label(label)
+    found: list[str] = []
+    if spec is not None and spec.values is not None:
+        found = sorted(spec.values)
+    else:
+        for selector in selectors:
+            found += [m.value for m in selector.matchers if m.label == label and m.op == "="]
+        found += ["test", "other", "x"]
+    return list(dict.fromkeys(found))
+
+
+def _satisfies(selector: Selector, labels: dict[str, str]) -> bool:
+    return all(m.label == "__name__" or _matches(m.op, m.value, labels.get(m.label, "")) for m in selector.matchers)
+
+
+def _labels_for(
+    metric: Metric, extra: dict[str, str], must: list[Selector], must_not: Selector | None
+) -> dict[str, str]:
+    """Label values for ``metric`` that satisfy every selector in ``must`` and not ``must_not``."""
+    base: dict[str, str] = dict(extra)
+    for label in metric.label_names:
+        options = [v for v in _candidates(metric, label, must) if all(_label_ok(s, label, v) for s in must)]
+        if not options:
+            raise CannotGenerate(f"no value of {metric.name}.{label} satisfies the SLI selectors")
+        base[label] = options[0]
+    if must_not is None:
+        return base
+    if not _satisfies(must_not, base):
+        return base
+    for label in metric.label_names:
+        for value in _candidates(metric, label, [*must, must_not]):
+            trial = {**base, label: value}
+            if all(_satisfies(s, trial) for s in must) and not _satisfies(must_not, trial):
+                return trial
+    raise CannotGenerate(f"cannot find {metric.name} series that count as total but not as the other events")
+
+
+def _label_ok(selector: Selector, label: str, value: str) -> bool:
+    return all(_matches(m.op, m.value, value) for m in selector.matchers if m.label == label)
+
+
+def input_series(spec: Spec, slo: SLO) -> list[Series]:
+    """Series that feed the SLI: one counting events that are good, one bad (or total)."""
+    sli = slo.sli
+    index = spec.series_index()
+    if sli.kind == "latency":
+        assert sli.latency_metric is not None and sli.total_selector is not None
+        metric = spec.metrics[sli.latency_metric]
+        labels = _labels_for(metric, {}, [sli.total_selector], None)
+        return [
+            Series(f"{metric.name}_count", labels, "total"),
+            Series(f"{metric.name}_bucket", {**labels, "le": sli.latency_le or ""}, "good"),
+        ]
+    total_sel, event_sel = sli.total_selector, sli.event_selector
+    if total_sel is None or event_sel is None:
+        raise CannotGenerate("the SLI is written as expressions; write tests for it in the spec's `tests` section")
+    total_metric, _ = index[total_sel.name]
+    event_metric, _ = index[event_sel.name]
+    event_role = "bad" if sli.bad is not None else "good"
+    other_role = "good" if event_role == "bad" else "bad"
+    if total_sel.name == event_sel.name:
+        inside = _labels_for(total_metric, {}, [total_sel, event_sel], None)
+        outside = _labels_for(total_metric, {}, [total_sel], event_sel)
+        for group in slo.group_by:
+            outside[group] = inside[group]
+        if not _satisfies(total_sel, outside) or _satisfies(event_sel, outside):
+            raise CannotGenerate("cannot vary the series without changing a group_by label")
+        return [Series(total_sel.name, inside, event_role), Series(total_sel.name, outside, other_role)]
+    total_labels = _labels_for(total_metric, {}, [total_sel], None)
+    event_labels = _labels_for(event_metric, {}, [event_sel], None)
+    for group in slo.group_by:
+        event_labels[group] = total_labels[group]
+    return [Series(total_sel.name, total_labels, "total"), Series(event_sel.name, event_labels, event_role)]
+
+
+def _per_minute(role: str, error_ratio: Decimal) -> Decimal:
+    """Growth per minute of a series of ``role`` at ``error_ratio``."""
+    r = Decimal(EVENTS_PER_MINUTE)
+    if role == "total":
+        return r
+    if role == "bad":
+        return r * error_ratio
+    return r * (1 - error_ratio)
+
+
+def _values(baseline: int, burn: int, healthy_step: Decimal, burn_step: Decimal) -> str:
+    """promtool expanding notation: ``baseline`` samples at one slope, then ``burn`` samples at another."""
+    parts = [f"0+{clean(healthy_step)}x{baseline}" if healthy_step else f"0x{baseline}"]
+    if burn > 0:
+        start = healthy_step * baseline + burn_step
+        parts.append(f"{clean(start)}+{clean(burn_step)}x{burn - 1}" if burn_step else f"{clean(start)}x{burn - 1}")
+    return " ".join(parts)
+
+
+def _series_block(
+    series: list[Series], baseline: int, burn: int, error_ratio: Decimal, step: int
+) -> list[dict[str, str]]:
+    """Input series sampled every ``step`` minutes: ``baseline`` healthy minutes, then ``burn`` minutes."""
+    out = []
+    for s in series:
+        healthy = _per_minute(s.role, Decimal(0)) * step
+        burning = _per_minute(s.role, error_ratio) * step
+        out.append({"series": s.text(), "values": _values(baseline // step, burn // step, healthy, burning)})
+    return out
+
+
+def _step(minutes: int) -> int:
+    """Sample and evaluation step for a test spanning ``minutes``: 5m for day-long windows, else 1m."""
+    return 5 if minutes >= 24 * 60 else 1
+
+
+def _round_up(value: int, step: int) -> int:
+    return -(-value // step) * step
+
+
+def _round_down(value: int, step: int) -> int:
+    return value // step * step
+
+
+def _minutes(duration: str) -> int:
+    return int(duration_seconds(duration) / 60)
+
+
+def detection_minutes(tier: Tier, burn: Decimal, baseline: int) -> int | None:
+    """Minutes of burn before both windows exceed the tier's threshold (None: never)."""
+    if burn <= tier.factor:
+        return None
+    ratio_needed = tier.factor / burn
+    long_w, short_w = _minutes(tier.long), _minutes(tier.short)
+    for d in range(1, 100_000):
+        ok = all(Decimal(min(d, w)) / Decimal(min(w, baseline + d)) > ratio_needed for w in (long_w, short_w))
+        if ok:
+            return d
+    return None
+
+
+def fire_minute(tier: Tier, burn: Decimal, baseline: int) -> int | None:
+    d = detection_minutes(tier, burn, baseline)
+    if d is None:
+        return None
+    return baseline + d + (_minutes(tier.for_) if tier.for_ else 0)
+
+
+def _margin(tier: Tier) -> int:
+    return max(3, math.ceil(0.04 * _minutes(tier.long)))
+
+
+def _expected(spec: Spec, slo: SLO, firing: list[Tier], group_labels: dict[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for tier in firing:
+        annotations = tier_annotations(spec, slo, tier)
+        for key, value in annotations.items():
+            for label, label_value in group_labels.items():
+                value = value.replace(f"{{{{ $labels.{label} }}}}", label_value)
+            annotations[key] = value
+        out.append({"exp_labels": {**tier_labels(slo, tier), **group_labels}, "exp_annotations": annotations})
+    return out
+
+
+def slo_test_groups(spec: Spec, slo: SLO) -> list[TestGroup]:
+    """promtool test groups for one SLO (raises CannotGenerate for expression SLIs)."""
+    series = input_series(spec, slo)
+    group_labels = {g: series[0].labels[g] for g in slo.group_by}
+    groups: list[TestGroup] = []
+    for tier in slo.tiers:
+        burn = tier.factor * ABOVE
+        baseline = _minutes(tier.long)
+        step = _step(baseline)
+        expected_fire = fire_minute(tier, burn, baseline)
+        detection = detection_minutes(tier, burn, baseline)
+        assert expected_fire is not None and detection is not None
+        margin = _margin(tier)
+        others = [(t, fire_minute(t, burn, baseline)) for t in slo.tiers]
+
+        def unambiguous(minute: int, tier: Tier = tier, others: list[tuple[Tier, int | None]] = others) -> bool:
+            return all(f is None or abs(minute - f) >= _margin(t) for t, f in others if t is not tier)
+
+        before = _round_down(expected_fire - margin, step)
+        while not unambiguous(before) and before > baseline:
+            before -= step
+        after = _round_up(expected_fire + margin, step)
+        while not unambiguous(after):
+            after += step
+        end = after + step
+        firing_before = [t for t, f in others if f is not None and f <= before]
+        firing_after = [t for t, f in others if f is not None and f <= after]
+        groups.append(
+            TestGroup(
+                {
+                    "name": f"SLO {slo.name}: {tier.name} fires on a burn of {clean(burn)}x (just above "
+                    f"{clean(tier.factor)}x): detected after {detection}m of burn, firing {tier.for_ or '0m'} later",
+                    "interval": f"{step}m",
+                    "input_series": _series_block(series, baseline, end - baseline, burn * slo.budget, step),
+                    "alert_rule_test": [
+                        {
+                            "eval_time": f"{before}m",
+                            "alertname": slo.alert_name,
+                            "exp_alerts": _expected(spec, slo, firing_before, group_labels),
+                        },
+                        {
+                            "eval_time": f"{after}m",
+                            "alertname": slo.alert_name,
+                            "exp_alerts": _expected(spec, slo, firing_after, group_labels),
+                        },
+                    ],
+                },
+                f"{step}m",
+            )
+        )
+    if slo.tiers:
+        lowest = min(t.factor for t in slo.tiers)
+        burn = lowest * BELOW
+        longest = max(_minutes(t.long) for t in slo.tiers)
+        step = _step(longest)
+        horizon = _round_up(max(_minutes(t.long) + (_minutes(t.for_) if t.for_ else 0) for t in slo.tiers) + 30, step)
+        checks = sorted({_round_up(_minutes(t.long) + 5, step) for t in slo.tiers} | {horizon})
+        groups.append(
+            TestGroup(
+                {
+                    "name": f"SLO {slo.name}: a burn of {clean(burn)}x (just below the lowest factor) never fires",
+                    "interval": f"{step}m",
+                    "input_series": _series_block(series, 5 * step, horizon - 4 * step, burn * slo.budget, step),
+                    "alert_rule_test": [
+                        {"eval_time": f"{m}m", "alertname": slo.alert_name, "exp_alerts": []} for m in checks
+                    ],
+                },
+                f"{step}m",
+            )
+        )
+    groups.append(_zero_traffic(slo, series, group_labels))
+    if slo.min_events >= 2 and slo.tiers:
+        groups.append(_trickle(slo, series))
+    return groups
+
+
+def _zero_traffic(slo: SLO, series: list[Series], group_labels: dict[str, str]) -> TestGroup:
+    longest = max([_minutes(t.long) for t in slo.tiers] + [60])
+    step = _step(longest)
+    horizon = _round_up(longest + 30, step)
+    labels = ", ".join(f'{k}="{v}"' for k, v in sorted({"slo": slo.name, **group_labels}.items()))
+    samples = [
+        (ERROR_RATIO.format(window="5m"), 0),
+        (ERROR_RATIO.format(window=slo.period), 0),
+    ]
+    tests = [
+        {
+            "expr": f'{name}{{slo="{slo.name}"}}',
+            "eval_time": f"{horizon}m",
+            "exp_samples": [{"labels": f"{name}{{{labels}}}", "value": value}],
+        }
+        for name, value in samples
+    ]
+    tests.append(
+        {
+            "expr": f'slo:error_budget:remaining{{slo="{slo.name}"}}',
+            "eval_time": f"{horizon}m",
+            "exp_samples": [{"labels": f"slo:error_budget:remaining{{{labels}}}", "value": 1}],
+        }
+    )
+    return TestGroup(
+        {
+            "name": f"SLO {slo.name}: zero traffic never fires and gives 0, not NaN",
+            "interval": f"{step}m",
+            "input_series": [{"series": s.text(), "values": f"0x{horizon // step}"} for s in series],
+            "alert_rule_test": [{"eval_time": f"{horizon}m", "alertname": slo.alert_name, "exp_alerts": []}],
+            "promql_expr_test": tests,
+        },
+        f"{step}m",
+    )
+
+
+def _trickle(slo: SLO, series: list[Series]) -> TestGroup:
+    """Every event fails, but one every 20 minutes: fewer than min_events in every window → silent."""
+    spacing = 20
+    end = (slo.min_events - 1) * spacing
+    values: dict[str, str] = {}
+    for s in series:
+        grows = s.role in ("bad", "total")
+        values[s.text()] = " ".join(str(t // spacing if grows else 0) for t in range(end + 1))
+    return TestGroup(
+        {
+            "name": f"SLO {slo.name}: {slo.min_events - 1} failures, one every {spacing}m, stay under the "
+            f"min_events guard of {slo.min_events} and do not page",
+            "interval": "1m",
+            "input_series": [{"series": k, "values": v} for k, v in values.items()],
+            "alert_rule_test": [{"eval_time": f"{end}m", "alertname": slo.alert_name, "exp_alerts": []}],
+        },
+        "1m",
+    )
+
+
+def all_slo_tests(spec: Spec) -> tuple[list[TestGroup], list[str]]:
+    """Test groups for every SLO, and notes for SLOs whose tests could not be generated."""
+    groups: list[TestGroup] = []
+    notes: list[str] = []
+    for slo in spec.slos:
+        try:
+            groups += slo_test_groups(spec, slo)
+        except CannotGenerate as exc:
+            notes.append(f"SLO {slo.name}: no generated tests: {exc}")
+        for tier in slo.unreachable_tiers:
+            notes.append(f"SLO {slo.name}: tier {tier} is left out")
+    return groups, notes
