@@ -586,19 +586,17 @@ class HealthApp:
             route(prefix + "/ready", self.ready, methods=["GET", "HEAD"], name="health_ready"),
             route(prefix + "/detailed", self.detailed, methods=["GET", "HEAD"], name="health_detailed"),
         ]
-        if self.heartbeats is not None:
+        # the worker routes answer 404 until ``heartbeats`` is set (it may be set after the routes are built)
+        out += [
+            route(prefix + "/workers", self.workers, methods=["GET", "HEAD"], name="health_workers"),
+            route(prefix + "/workers/{worker_id}", self.worker, methods=["GET", "HEAD"], name="health_worker"),
+        ]
+        if workers_prefix is not None:
+            base = workers_prefix.rstrip("/")
             out += [
-                route(prefix + "/workers", self.workers, methods=["GET", "HEAD"], name="health_workers"),
-                route(prefix + "/workers/{worker_id}", self.worker, methods=["GET", "HEAD"], name="health_worker"),
+                route(base + "/health", self.workers, methods=["GET", "HEAD"], name="workers_health"),
+                route(base + "/{worker_id}/heartbeat", self.worker, methods=["GET", "HEAD"], name="worker_heartbeat"),
             ]
-            if workers_prefix is not None:
-                base = workers_prefix.rstrip("/")
-                out += [
-                    route(base + "/health", self.workers, methods=["GET", "HEAD"], name="workers_health"),
-                    route(
-                        base + "/{worker_id}/heartbeat", self.worker, methods=["GET", "HEAD"], name="worker_heartbeat"
-                    ),
-                ]
         return out
 
     # -- background refresh --------------------------------------------------------------------------
