@@ -18,6 +18,7 @@ import yaml
 from jobpulse.lint.problem import Span
 
 PathKey = tuple[str | int, ...]
+COLLECTION = "collection"
 
 #: YAML that expands to more nodes than this is refused (alias bombs).
 MAX_NODES = 2_000_000
@@ -44,7 +45,7 @@ class NodeSpan:
     end_line: int
     end_column: int
     end_index: int
-    style: str | None = None  # scalar style: None (plain), '|', '>', '"', "'"; "" for collections
+    style: str | None = None  # scalar style: None (plain), '|', '>', '"', "'"; COLLECTION for the rest
     key_line: int | None = None  # 0-based line of the mapping key, for mapping values
     key_column: int = 0
 
@@ -75,10 +76,6 @@ class Tree:
         assert node.key_line is not None
         return Span(node.key_line + 1, node.key_column + 1, node.key_line + 1, node.key_column + 2)
 
-    def line_text(self, line: int) -> str:
-        lines = self.text.splitlines()
-        return lines[line - 1] if 0 < line <= len(lines) else ""
-
     def token_span(self, path: PathKey, value: str, token: str, nth: int = 0) -> Span:
         """The span of the ``nth`` occurrence of ``token`` in the scalar at ``path`` (whose value is ``value``).
 
@@ -93,7 +90,7 @@ class Tree:
             return fallback
         nth = min(nth, len(occurrences) - 1)
         node = self.nodes.get(tuple(path))
-        if node is None or node.style == "":
+        if node is None or node.style == COLLECTION:
             return fallback
         raw = self.text[node.start_index : node.end_index]
         found = [m.start() for m in pattern.finditer(raw)]
@@ -133,7 +130,7 @@ class _Builder:
         if self.count > MAX_NODES:
             raise SourceError(self.tree.file, 1, 1, f"more than {MAX_NODES} YAML nodes (alias expansion?)")
         start, end = node.start_mark, node.end_mark
-        style = node.style if isinstance(node, yaml.ScalarNode) else ""
+        style = (node.style or None) if isinstance(node, yaml.ScalarNode) else COLLECTION
         key_line = key.start_mark.line if key is not None else None
         key_column = key.start_mark.column if key is not None else 0
         self.tree.nodes[path] = NodeSpan(
@@ -219,9 +216,6 @@ def _json_fallback(text: str, file: str) -> Tree | None:
     return Tree(file, text, data)
 
 
-_COMMENT = re.compile(r"(?:^|\s)#(.*)$")
-
-
 def comments(tree_text: str, trees: list[Tree]) -> list[tuple[int, int, str]]:
     """YAML comments as (1-based line, 1-based column of ``#``, text after ``#``), skipping ``#`` in scalars."""
     blocked: list[tuple[int, int]] = []  # character ranges that are scalar content
@@ -231,7 +225,7 @@ def comments(tree_text: str, trees: list[Tree]) -> list[tuple[int, int, str]]:
                 newline = tree_text.find("\n", node.start_index)
                 if newline != -1 and newline < node.end_index:
                     blocked.append((newline + 1, node.end_index))
-            elif node.style != "":
+            elif node.style != COLLECTION:
                 blocked.append((node.start_index, node.end_index))
     blocked.sort()
     out: list[tuple[int, int, str]] = []
