@@ -146,8 +146,8 @@ class _Builder:
                 self.loader.flatten_mapping(node)
                 out: dict[Any, Any] = {}
                 for key_node, value_node in node.value:
-                    key = self._key(key_node)
-                    out[key] = self.build(value_node, (*path, key), key_node)
+                    name = self._key(key_node)
+                    out[name] = self.build(value_node, (*path, name), key_node)
                 return out
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
