@@ -6,10 +6,14 @@ A missing server binary skips the test with the command that installs it; with C
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 
 from jobpulse.verify.datastores import (
     DATASTORE_PACKAGES,
@@ -18,6 +22,7 @@ from jobpulse.verify.datastores import (
     find_postgres_binary,
     find_redis_binary,
 )
+from jobpulse.verify.servers import free_port, wait_for
 
 #: The password the test PostgreSQL and Redis servers require; tests assert it never leaks.
 DATASTORE_PASSWORD = "pw-Sup3r-s3cret-4711"
@@ -63,3 +68,21 @@ def postgres_server(postgres_bindir: Path, tmp_path_factory: pytest.TempPathFact
     workdir = tmp_path_factory.mktemp("postgres")
     with PostgresServer(workdir=workdir, password=DATASTORE_PASSWORD, bindir=postgres_bindir) as server:
         yield server
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn on 127.0.0.1 in a thread (lifespan on); yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started or not thread.is_alive(), timeout=30, interval=0.02)
+        if not server.started:
+            raise RuntimeError("the app did not start (see the log above)")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)

@@ -7,16 +7,12 @@ requests keep answering; restart it: readiness recovers. Detailed health never s
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 import redis
-import uvicorn
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,29 +23,13 @@ from jobpulse.integrations.redis import RedisCheck
 from jobpulse.runtime.exposition import MetricsApp
 from jobpulse.runtime.health import CallableCheck, HealthApp, HealthChecker, PostgresCheck
 from jobpulse.verify.datastores import PostgresServer, RedisServer
-from jobpulse.verify.servers import free_port, wait_for
-from tests.datastores_fixtures import DATASTORE_PASSWORD
+from jobpulse.verify.servers import free_port
+from tests.datastores_fixtures import DATASTORE_PASSWORD, serve
 
 pytestmark = pytest.mark.integration
 
 INTERVAL = 1.0
 TIMEOUT = 0.5
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1 in a thread; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started, timeout=10, interval=0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def platform_app(health: HealthApp, registry: CollectorRegistry) -> Starlette:
