@@ -12,11 +12,13 @@ from jobpulse.lint.promql_ast import func, walk
 from jobpulse.lint.registry import Context, check
 
 _FIXED = re.compile(r"\[\s*((?:\d+(?:ms|s|m|h|d|w|y))+)\s*\]")
+#: ranges of an hour or more are a deliberate window (a 24h increase), not smoothing
+DELIBERATE = 3600.0
 
 
 @check("dashboard/rate_interval", severity=WARNING)
 def dashboard_rate_interval(ctx: Context) -> None:
-    """A fixed range ([5m]) is too short when zoomed out and too coarse zoomed in; Grafana's $__rate_interval adapts."""
+    """A fixed range under 1h ([5m]) is wrong when zoomed in or out; Grafana's $__rate_interval adapts."""
     for query, ast in parsed_queries(ctx):
         if query.kind != "panel":
             continue
@@ -25,7 +27,7 @@ def dashboard_rate_interval(ctx: Context) -> None:
             for node, _ in walk(ast)
             if isinstance(node, pp.Call) and func(node) in TWO_SAMPLE_FUNCTIONS
             for arg in node.args
-            if isinstance(arg, pp.MatrixSelector)
+            if isinstance(arg, pp.MatrixSelector) and arg.range.total_seconds() < DELIBERATE
         }
         if not ranges:
             continue
