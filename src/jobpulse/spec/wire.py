@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from jobpulse.spec.wire_backtest import BacktestSpec
 from jobpulse.spec.wire_slo import SLOSpec
 
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -310,6 +311,7 @@ class SpecV1(Strict):
     tests: list[AlertTestSpec] = Field(default_factory=list)
     slos: list[SLOSpec] = Field(default_factory=list)
     lint: LintSpec = Field(default_factory=LintSpec)
+    backtest: BacktestSpec | None = None
 
 
 def wire_schema() -> dict[str, Any]:
