@@ -32,10 +32,14 @@ def _tree(root: Path) -> dict[str, bytes]:
 def test_build_writes_the_expected_files(tmp_path: Path) -> None:
     out = _build(tmp_path)
     assert sorted(_tree(out)) == [
+        "alertmanager/alertmanager.yml",
         "docs/alerts.md",
         "docs/metrics.md",
         "grafana/phase2b-preview-dashboard.json",
+        "grafana/preview-jobs-slo-preview-latency.json",
+        "grafana/preview-jobs-slo-preview-success.json",
         "prometheus/preview-jobs.rules.yml",
+        "tests/preview-jobs.eval-5m.tests.yml",
         "tests/preview-jobs.tests.yml",
     ]
 
@@ -47,7 +51,7 @@ def test_build_is_byte_identical_across_runs(tmp_path: Path, spec: Path) -> None
 
 def test_rules_keep_the_seed_alerts(tmp_path: Path) -> None:
     rules = yaml.safe_load((_build(tmp_path) / "prometheus/preview-jobs.rules.yml").read_text())
-    alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"]}
+    alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"] if "alert" in r}
     assert alerts["PreviewQueueStalled"] == {
         "alert": "PreviewQueueStalled",
         "expr": "preview_generation_queue_depth > 10",
@@ -114,6 +118,8 @@ def test_every_runbook_url_points_at_a_section(tmp_path: Path) -> None:
     }
     for group in rules["groups"]:
         for rule in group["rules"]:
+            if "alert" not in rule:
+                continue
             anchor = rule["annotations"]["runbook_url"].split("#", 1)[1]
             assert anchor in headings
 
@@ -148,7 +154,7 @@ def test_a_failed_write_leaves_the_previous_build_untouched(tmp_path: Path, monk
 def test_cli_build(tmp_path: Path) -> None:
     result = CliRunner().invoke(build_command, [str(PREVIEW_SPEC), "-o", str(tmp_path / "b")])
     assert result.exit_code == 0, result.output
-    assert "built 5 files" in result.output
+    assert "built 9 files" in result.output
     assert (tmp_path / "b/prometheus/preview-jobs.rules.yml").exists()
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobpulse.compile.alertmanager import alertmanager_config
 from jobpulse.compile.dashboards import build_dashboard
 from jobpulse.compile.docs import alerts_doc, metrics_doc
 from jobpulse.compile.rules import rule_groups
+from jobpulse.compile.slo_dashboards import slo_dashboard
 from jobpulse.compile.slo_tests import all_slo_tests
 from jobpulse.compile.tests import TestGroup, test_files, test_group
 from jobpulse.spec.model import Spec
@@ -44,10 +46,12 @@ def compile_spec(spec: Spec) -> BuildResult:
     result = BuildResult(spec)
     rule_path = f"prometheus/{spec.service.name}.rules.yml"
     result.artifacts.append(Artifact(rule_path, "yaml", rule_groups(spec)))
-    for dashboard in spec.dashboards:
+    dashboards = [*spec.dashboards, *(slo_dashboard(slo, spec.service.title) for slo in spec.slos)]
+    for dashboard in dashboards:
         result.artifacts.append(
             Artifact(f"grafana/{dashboard.uid}.json", "json", build_dashboard(dashboard, spec.service))
         )
+    result.artifacts.append(Artifact("alertmanager/alertmanager.yml", "yaml", alertmanager_config(spec)))
     result.artifacts.append(Artifact("docs/metrics.md", "markdown", metrics_doc(spec)))
     result.artifacts.append(Artifact("docs/alerts.md", "markdown", alerts_doc(spec)))
     generated, notes = all_slo_tests(spec)

@@ -26,8 +26,17 @@ with warnings.catch_warnings():
         timeseries,
     )
     from grafana_foundation_sdk.cog.encoder import JSONEncoder
-    from grafana_foundation_sdk.models.common import LegendDisplayMode, LegendPlacement
-    from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
+    from grafana_foundation_sdk.models.common import (
+        GraphThresholdsStyleMode,
+        LegendDisplayMode,
+        LegendPlacement,
+    )
+    from grafana_foundation_sdk.models.dashboard import (
+        DataSourceRef,
+        GridPos,
+        Threshold,
+        ThresholdsMode,
+    )
 
 from jobpulse.spec.model import Dashboard, Panel, Service
 
@@ -64,6 +73,17 @@ def _panel(panel: Panel, x: int, y: int) -> Any:
         builder = builder.min(panel.min)
     if panel.max is not None:
         builder = builder.max(panel.max)
+    if panel.thresholds:
+        steps = [
+            Threshold(value=None if i == 0 else value, color=color) for i, (value, color) in enumerate(panel.thresholds)
+        ]
+        builder = builder.thresholds(dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(steps))
+        if panel.type == "timeseries":
+            builder = builder.thresholds_style(
+                common.GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED)
+            )
+    if panel.time_from:
+        builder = builder.time_from(panel.time_from)
     for target in panel.targets:
         query = prometheus.Dataquery().expr(target.expr).ref_id(target.ref_id).datasource(DATASOURCE)
         if target.legend:

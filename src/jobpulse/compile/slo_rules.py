@@ -101,9 +101,10 @@ def tier_annotations(spec: Spec, slo: SLO, tier: Tier) -> dict[str, str]:
     }
 
 
-def tier_labels(slo: SLO, tier: Tier) -> dict[str, str]:
+def tier_labels(slo: SLO, tier: Tier, service: str) -> dict[str, str]:
     return {
         "severity": tier.severity,
+        "service": service,
         "slo": slo.name,
         "tier": tier.name,
         "long_window": tier.long,
@@ -118,7 +119,7 @@ def alert_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
         rule: dict[str, Any] = {"alert": slo.alert_name, "expr": tier_expr(slo, tier)}
         if tier.for_:
             rule["for"] = tier.for_
-        rule["labels"] = tier_labels(slo, tier)
+        rule["labels"] = tier_labels(slo, tier, spec.service.name)
         rule["annotations"] = tier_annotations(spec, slo, tier)
         rules.append(rule)
     if slo.absent_enabled and slo.sli.total_selector is not None:
@@ -129,14 +130,19 @@ def alert_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
                 "alert": slo.absent_alert_name,
                 "expr": f"absent({sel.name}{{{matchers}}})" if matchers else f"absent({sel.name})",
                 "for": slo.absent_for,
-                "labels": {"severity": slo.absent_severity, "slo": slo.name, **slo.labels},
+                "labels": {
+                    "severity": slo.absent_severity,
+                    "service": spec.service.name,
+                    "slo": slo.name,
+                    **slo.labels,
+                },
                 "annotations": {
                     "summary": f"SLO {slo.name}: its SLI metric {sel.name} is absent",
                     "description": (
                         f"No series of {sel.name} for {slo.absent_for}: the SLO cannot be computed and its burn-rate "
                         "alerts cannot fire. Check that the service is up and scraped."
                     ),
-                    "runbook_url": slo.runbook_url,
+                    "runbook_url": slo.runbook_url.rsplit("#", 1)[0] + "#" + slo.absent_alert_name.lower(),
                     "dashboard": f"{spec.service.grafana_url}/d/{slo.dashboard_uid}",
                 },
             }

@@ -209,7 +209,12 @@ def _expected(spec: Spec, slo: SLO, firing: list[Tier], group_labels: dict[str, 
             for label, label_value in group_labels.items():
                 value = value.replace(f"{{{{ $labels.{label} }}}}", label_value)
             annotations[key] = value
-        out.append({"exp_labels": {**tier_labels(slo, tier), **group_labels}, "exp_annotations": annotations})
+        out.append(
+            {
+                "exp_labels": {**tier_labels(slo, tier, spec.service.name), **group_labels},
+                "exp_annotations": annotations,
+            }
+        )
     return out
 
 

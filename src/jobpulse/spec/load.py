@@ -178,6 +178,7 @@ class Resolver:
             alerts=self.alerts(resolved_service),
             dashboards=self.dashboards(service.name),
             tests=list(self.spec.tests),
+            alertmanager=self.spec.alertmanager,
         )
         self.check_queries(result)
         result.slos = resolve_slos(
@@ -188,6 +189,7 @@ class Resolver:
             lambda query: query_problems(query, result.series_index(), resolved_service.target_labels),
         )
         self.check_names(result)
+        self.check_alertmanager(result)
         self.check_tests(result)
         if self.problems:
             raise SpecError(self.problems)
@@ -359,6 +361,22 @@ class Resolver:
                     self.problem(taken[name], f"alert {name!r} clashes with the alert generated for SLO {slo.name!r}")
             if slo.dashboard_uid in uids:
                 self.problem(("slos", i, "name"), f"dashboard uid {slo.dashboard_uid!r} is already used")
+
+    def check_alertmanager(self, spec: model.Spec) -> None:
+        seen: dict[str, str] = {}
+        names: set[str] = set()
+        for i, receiver in enumerate(spec.alertmanager.receivers):
+            if receiver.name in names:
+                self.problem(("alertmanager", "receivers", i, "name"), f"receiver {receiver.name!r} is defined twice")
+            names.add(receiver.name)
+            for severity in receiver.severities:
+                if severity in seen and not receiver.continue_:
+                    self.problem(
+                        ("alertmanager", "receivers", i, "severities"),
+                        f"severity {severity!r} already goes to {seen[severity]!r}; set `continue: true` on that "
+                        "receiver to send it to both",
+                    )
+                seen.setdefault(severity, receiver.name)
 
     def check_tests(self, spec: model.Spec) -> None:
         alert_names = {a.name for a in spec.alerts} | {s.alert_name for s in spec.slos}

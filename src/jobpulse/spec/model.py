@@ -14,6 +14,7 @@ from pathlib import Path
 
 from jobpulse.spec import wire
 from jobpulse.spec.slo import SLO
+from jobpulse.spec.wire_alertmanager import AlertmanagerSpec
 
 SECONDS_BUCKETS = (
     0.005,
@@ -215,6 +216,7 @@ class Spec:
     dashboards: list[Dashboard]
     tests: list[wire.AlertTestSpec] = field(default_factory=list)
     slos: list[SLO] = field(default_factory=list)
+    alertmanager: AlertmanagerSpec = field(default_factory=AlertmanagerSpec)
 
     def metric(self, name: str) -> Metric:
         return self.metrics[name]

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from jobpulse.spec.wire_alertmanager import AlertmanagerSpec
 from jobpulse.spec.wire_backtest import BacktestSpec
 from jobpulse.spec.wire_slo import SLOSpec
 
@@ -310,6 +311,7 @@ class SpecV1(Strict):
     dashboards: list[DashboardSpec] = Field(default_factory=list)
     tests: list[AlertTestSpec] = Field(default_factory=list)
     slos: list[SLOSpec] = Field(default_factory=list)
+    alertmanager: AlertmanagerSpec = Field(default_factory=AlertmanagerSpec)
     lint: LintSpec = Field(default_factory=LintSpec)
     backtest: BacktestSpec | None = None
 

@@ -1,0 +1,88 @@
+"""An Alertmanager configuration from the spec: a receiver per severity, grouping by alert name and
+service, and inhibition of an SLO's ticket alerts while a page alert of the same SLO fires."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobpulse.spec.model import Spec
+
+
+def severities(spec: Spec) -> list[str]:
+    """Every severity the spec's alerts can carry, in first-seen order."""
+    found: list[str] = [a.severity for a in spec.alerts]
+    for slo in spec.slos:
+        found += [t.severity for t in slo.tiers]
+        if slo.absent_enabled:
+            found.append(slo.absent_severity)
+    return list(dict.fromkeys(found))
+
+
+def receiver_for(spec: Spec) -> dict[str, str]:
+    """severity → the (first) receiver its alerts reach."""
+    config = spec.alertmanager
+    mapping: dict[str, str] = {}
+    if not config.receivers:
+        return {s: s for s in severities(spec)}
+    for receiver in config.receivers:
+        for severity in receiver.severities:
+            mapping.setdefault(severity, receiver.name)
+    for severity in severities(spec):
+        mapping.setdefault(severity, config.default_receiver)
+    return mapping
+
+
+def _matcher(severities: list[str]) -> str:
+    if len(severities) == 1:
+        return f'severity="{severities[0]}"'
+    return f'severity=~"{"|".join(severities)}"'
+
+
+def alertmanager_config(spec: Spec) -> dict[str, Any]:
+    config = spec.alertmanager
+    routes: list[dict[str, Any]] = []
+    receivers: list[dict[str, Any]] = []
+    if config.default_receiver not in {r.name for r in config.receivers}:
+        receivers.append({"name": config.default_receiver})
+    if config.receivers:
+        for receiver in config.receivers:
+            route: dict[str, Any] = {"receiver": receiver.name, "matchers": [_matcher(receiver.severities)]}
+            if receiver.continue_:
+                route["continue"] = True
+            routes.append(route)
+            body: dict[str, Any] = {"name": receiver.name}
+            if receiver.webhook_url:
+                body["webhook_configs"] = [{"url": receiver.webhook_url, "send_resolved": True}]
+            body.update(receiver.config)
+            receivers.append(body)
+    else:
+        for severity in severities(spec):
+            routes.append({"receiver": severity, "matchers": [_matcher([severity])]})
+            receivers.append({"name": severity})
+    inhibit: list[dict[str, Any]] = []
+    if config.inhibit_tickets_by_pages:
+        for slo in spec.slos:
+            pages = sorted({t.severity for t in slo.tiers if t.kind == "page"})
+            tickets = sorted({t.severity for t in slo.tiers if t.kind == "ticket"} - set(pages))
+            if pages and tickets:
+                inhibit.append(
+                    {
+                        "source_matchers": [_matcher(pages), f'slo="{slo.name}"'],
+                        "target_matchers": [_matcher(tickets), f'slo="{slo.name}"'],
+                        "equal": ["slo", *slo.group_by],
+                    }
+                )
+    out: dict[str, Any] = {
+        "route": {
+            "receiver": config.default_receiver,
+            "group_by": list(config.group_by),
+            "group_wait": config.group_wait,
+            "group_interval": config.group_interval,
+            "repeat_interval": config.repeat_interval,
+            "routes": routes,
+        },
+    }
+    if inhibit:
+        out["inhibit_rules"] = inhibit
+    out["receivers"] = receivers
+    return out
