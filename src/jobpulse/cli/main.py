@@ -7,6 +7,7 @@ import click
 from jobpulse import __version__
 from jobpulse.cli.build import build_command
 from jobpulse.cli.demo import demo_command
+from jobpulse.cli.import_slos import import_command
 from jobpulse.cli.lint import lint_command
 from jobpulse.cli.test import test_command
 
@@ -24,6 +25,7 @@ cli.add_command(build_command)
 cli.add_command(test_command)
 cli.add_command(demo_command)
 cli.add_command(lint_command)
+cli.add_command(import_command)
 
 
 def main() -> None:

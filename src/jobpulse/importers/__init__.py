@@ -1,0 +1,1 @@
+"""Importers: other tools' formats → the jobpulse spec."""
