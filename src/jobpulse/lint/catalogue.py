@@ -59,6 +59,7 @@ class Catalogue:
     scrape_interval: float
     severities: frozenset[str]
     allow: list[Allow] = field(default_factory=list)
+    _labels: dict[str, frozenset[str] | None] = field(default_factory=dict, repr=False)
 
     @property
     def target_labels(self) -> frozenset[str]:
@@ -69,11 +70,15 @@ class Catalogue:
 
     def labels_of(self, series: str) -> frozenset[str] | None:
         """Every label a series carries (its own, ``le`` for buckets, the target labels); None when unknown."""
+        if series in self._labels:
+            return self._labels[series]
         entry = self.series.get(series)
-        if entry is None:
-            return None
-        metric, extra = entry
-        return frozenset(metric.label_names) | frozenset(extra) | self.target_labels
+        labels = None
+        if entry is not None:
+            metric, extra = entry
+            labels = frozenset(metric.label_names) | frozenset(extra) | self.target_labels
+        self._labels[series] = labels
+        return labels
 
     def series_type(self, series: str) -> str | None:
         """``counter``, ``gauge`` or None; a histogram's ``_bucket``, ``_sum`` and ``_count`` are counters."""

@@ -19,12 +19,11 @@ RATE_FUNCTIONS = frozenset({"rate", "irate", "increase"})
 TWO_SAMPLE_FUNCTIONS = frozenset({"rate", "irate", "increase", "delta", "idelta", "deriv", "predict_linear"})
 
 
-def parsed_queries(ctx: Context) -> Iterator[tuple[Query, Any]]:
-    """Every query of the document that parses, with its AST."""
+def parsed_queries(ctx: Context) -> Iterator[Query]:
+    """Every query of the document that parses (``query.parsed.nodes`` is its walked AST)."""
     for query in ctx.doc.queries:
-        parsed = query.parsed
-        if parsed.ast is not None:
-            yield query, parsed.ast
+        if query.parsed.ast is not None:
+            yield query
 
 
 def selector_name(selector: Any) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import promql_parser as pp
@@ -27,6 +27,18 @@ class Parsed:
     text: str
     ast: Any
     error: str | None
+    _nodes: list[tuple[Any, tuple[Any, ...]]] | None = field(default=None, repr=False)
+
+    @property
+    def nodes(self) -> list[tuple[Any, tuple[Any, ...]]]:
+        """Every node with its ancestors, walked once (promql_parser builds new objects on each access)."""
+        if self._nodes is None:
+            self._nodes = list(walk(self.ast)) if self.ast is not None else []
+        return self._nodes
+
+    @property
+    def selectors(self) -> list[tuple[Any, tuple[Any, ...]]]:
+        return [(n, p) for n, p in self.nodes if isinstance(n, pp.VectorSelector)]
 
 
 def parse(text: str) -> Parsed:

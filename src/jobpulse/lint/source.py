@@ -19,6 +19,7 @@ from jobpulse.lint.problem import Span
 
 PathKey = tuple[str | int, ...]
 COLLECTION = "collection"
+_STR = "tag:yaml.org,2002:str"
 
 #: YAML that expands to more nodes than this is refused (alias bombs).
 MAX_NODES = 2_000_000
@@ -137,6 +138,8 @@ class _Builder:
             start.line, start.column, start.index, end.line, end.column, end.index, style, key_line, key_column
         )
         if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR:
+                return node.value
             return self.loader.construct_object(node, deep=True)
         if id(node) in self.active:  # a recursive alias: stop here
             return None
@@ -157,6 +160,8 @@ class _Builder:
 
     def _key(self, node: yaml.Node) -> str | int:
         if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR:
+                return str(node.value)
             value = self.loader.construct_object(node, deep=True)
             if isinstance(value, int) and not isinstance(value, bool):
                 return value

@@ -23,7 +23,8 @@ def alerts_comparison(ctx: Context) -> None:
         if ast is None or _has_condition(ast):
             continue
         uses_bool = any(
-            isinstance(n, pp.BinaryExpr) and op(n) in COMPARISONS and not is_comparison(n) for n, _ in walk(ast)
+            isinstance(n, pp.BinaryExpr) and op(n) in COMPARISONS and not is_comparison(n)
+            for n, _ in rule.query.parsed.nodes
         )
         message = (
             "the comparison uses `bool`, so it returns 0 or 1 for every series and the alert always fires"

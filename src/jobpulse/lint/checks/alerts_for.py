@@ -6,7 +6,7 @@ import promql_parser as pp
 
 from jobpulse.lint.catalogue import duration_seconds
 from jobpulse.lint.problem import WARNING
-from jobpulse.lint.promql_ast import func, op, shape, walk
+from jobpulse.lint.promql_ast import func, op, shape
 from jobpulse.lint.registry import Context, check
 
 _FLAPPY = frozenset(
@@ -25,7 +25,7 @@ def alerts_for(ctx: Context) -> None:
         ast = rule.query.parsed.ast
         if ast is None:
             continue
-        reason = _flappy(ast)
+        reason = _flappy(rule.query.parsed.nodes)
         if reason is None:
             continue
         ctx.report(
@@ -37,8 +37,8 @@ def alerts_for(ctx: Context) -> None:
         )
 
 
-def _flappy(ast: object) -> str | None:
-    for node, _ in walk(ast):
+def _flappy(nodes: list[tuple[object, tuple[object, ...]]]) -> str | None:
+    for node, _ in nodes:
         if isinstance(node, pp.Call) and func(node) in _FLAPPY:
             return f"{func(node)}()"
         if isinstance(node, pp.BinaryExpr) and op(node) == "/":

@@ -8,7 +8,7 @@ import promql_parser as pp
 
 from jobpulse.lint.helpers import TWO_SAMPLE_FUNCTIONS, parsed_queries
 from jobpulse.lint.problem import WARNING
-from jobpulse.lint.promql_ast import func, walk
+from jobpulse.lint.promql_ast import func
 from jobpulse.lint.registry import Context, check
 
 _FIXED = re.compile(r"\[\s*((?:\d+(?:ms|s|m|h|d|w|y))+)\s*\]")
@@ -19,12 +19,12 @@ DELIBERATE = 3600.0
 @check("dashboard/rate_interval", severity=WARNING)
 def dashboard_rate_interval(ctx: Context) -> None:
     """A fixed range under 1h ([5m]) is wrong when zoomed in or out; Grafana's $__rate_interval adapts."""
-    for query, ast in parsed_queries(ctx):
+    for query in parsed_queries(ctx):
         if query.kind != "panel":
             continue
         ranges = {
             arg.range.total_seconds()
-            for node, _ in walk(ast)
+            for node, _ in query.parsed.nodes
             if isinstance(node, pp.Call) and func(node) in TWO_SAMPLE_FUNCTIONS
             for arg in node.args
             if isinstance(arg, pp.MatrixSelector) and arg.range.total_seconds() < DELIBERATE

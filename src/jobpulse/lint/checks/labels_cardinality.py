@@ -8,7 +8,6 @@ import promql_parser as pp
 
 from jobpulse.lint.helpers import parsed_queries
 from jobpulse.lint.problem import WARNING
-from jobpulse.lint.promql_ast import walk
 from jobpulse.lint.registry import Context, check
 
 RISKY = re.compile(
@@ -39,8 +38,8 @@ def labels_cardinality(ctx: Context) -> None:
                 )
     if ctx.doc.kind == "spec":
         return
-    for query, ast in parsed_queries(ctx):
-        for node, _ in walk(ast):
+    for query in parsed_queries(ctx):
+        for node, _ in query.parsed.nodes:
             if not isinstance(node, pp.AggregateExpr) or node.modifier is None:
                 continue
             if node.modifier.type != pp.AggModifierType.By:

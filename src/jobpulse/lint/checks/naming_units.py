@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from jobpulse.lint.helpers import parsed_queries, selector_name
 from jobpulse.lint.problem import WARNING
-from jobpulse.lint.promql_ast import selectors
 from jobpulse.lint.registry import Context, check
 
 #: name parts that are not base units → the base unit to use
@@ -93,8 +92,8 @@ def naming_units(ctx: Context) -> None:
     if ctx.doc.metric_defs or ctx.doc.kind == "spec":
         return
     seen: set[str] = set()
-    for query, ast in parsed_queries(ctx):
-        for selector, _ in selectors(ast):
+    for query in parsed_queries(ctx):
+        for selector, _ in query.parsed.selectors:
             name = selector_name(selector)
             if not name or name in seen or ":" in name:
                 continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 from jobpulse.lint.catalogue import SYNTHETIC_SERIES
 from jobpulse.lint.helpers import parsed_queries, selector_name
 from jobpulse.lint.problem import WARNING
-from jobpulse.lint.promql_ast import is_variable, matchers, selectors
+from jobpulse.lint.promql_ast import is_variable, matchers
 from jobpulse.lint.registry import Context, check
 
 
@@ -17,9 +17,9 @@ def _quote(value: str) -> str:
 def online_series(ctx: Context) -> None:
     """Asks Prometheus (/api/v1/series) whether the metric, and the series the matchers pick, exist."""
     assert ctx.online is not None
-    for query, ast in parsed_queries(ctx):
+    for query in parsed_queries(ctx):
         checked: set[str] = set()
-        for selector, _ in selectors(ast):
+        for selector, _ in query.parsed.selectors:
             name = selector_name(selector)
             if not name or name in ctx.doc.recorded or name in SYNTHETIC_SERIES:
                 continue

@@ -6,7 +6,7 @@ import promql_parser as pp
 
 from jobpulse.lint.helpers import consumer, parsed_queries, selector_name, series_type
 from jobpulse.lint.problem import ERROR
-from jobpulse.lint.promql_ast import func, op, selectors
+from jobpulse.lint.promql_ast import func, op
 from jobpulse.lint.registry import Context, check
 
 #: functions and aggregations for which a raw counter is fine
@@ -30,9 +30,9 @@ COUNTER_AGGREGATIONS = frozenset({"count", "group"})
 @check("promql/counter", severity=ERROR)
 def promql_counter(ctx: Context) -> None:
     """A counter's raw value (a total since the process started) is compared, summed or graphed."""
-    for query, ast in parsed_queries(ctx):
+    for query in parsed_queries(ctx):
         reported: set[str] = set()
-        for selector, parents in selectors(ast):
+        for selector, parents in query.parsed.selectors:
             name = selector_name(selector)
             if not name or name in reported or series_type(name, ctx.catalogue) != "counter":
                 continue

@@ -6,7 +6,7 @@ import promql_parser as pp
 
 from jobpulse.lint.helpers import RATE_FUNCTIONS, consumer, parsed_queries, selector_name
 from jobpulse.lint.problem import ERROR
-from jobpulse.lint.promql_ast import func, selectors
+from jobpulse.lint.promql_ast import func
 from jobpulse.lint.registry import Context, check
 
 
@@ -14,8 +14,8 @@ from jobpulse.lint.registry import Context, check
 def promql_gauge_rate(ctx: Context) -> None:
     """rate/irate/increase treat every decrease as a counter reset, so over a gauge they give nonsense."""
     assert ctx.catalogue is not None
-    for query, ast in parsed_queries(ctx):
-        for selector, parents in selectors(ast):
+    for query in parsed_queries(ctx):
+        for selector, parents in query.parsed.selectors:
             name = selector_name(selector)
             if not name or ctx.catalogue.series_type(name) != "gauge" or name in ctx.doc.recorded:
                 continue

@@ -18,8 +18,8 @@ _KEEPING = frozenset({"topk", "bottomk", "limitk", "limit_ratio"})
 @check("promql/histogram_quantile", severity=ERROR)
 def promql_histogram_quantile(ctx: Context) -> None:
     """histogram_quantile() needs ``_bucket`` series and an aggregation that keeps ``le``."""
-    for query, ast in parsed_queries(ctx):
-        for node, _ in walk(ast):
+    for query in parsed_queries(ctx):
+        for node, _ in query.parsed.nodes:
             if not isinstance(node, pp.Call) or func(node) != "histogram_quantile" or len(node.args) != 2:
                 continue
             _check_call(ctx, query, node.args[1])

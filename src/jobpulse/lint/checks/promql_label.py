@@ -6,7 +6,7 @@ import promql_parser as pp
 
 from jobpulse.lint.helpers import labels_of, parsed_queries, selector_name
 from jobpulse.lint.problem import ERROR
-from jobpulse.lint.promql_ast import matchers, op, walk
+from jobpulse.lint.promql_ast import matchers, op
 from jobpulse.lint.registry import Context, check
 
 
@@ -14,11 +14,11 @@ from jobpulse.lint.registry import Context, check
 def promql_label(ctx: Context) -> None:
     """A label matcher or a by/on/without/ignoring label names a label no metric in the query has."""
     lookup = labels_of(ctx)
-    for query, ast in parsed_queries(ctx):
+    for query in parsed_queries(ctx):
         known: set[str] = set()
         complete = True
         grouping: list[str] = []
-        for node, _ in walk(ast):
+        for node, _ in query.parsed.nodes:
             if isinstance(node, pp.VectorSelector):
                 name = selector_name(node)
                 labels = lookup(name) if name else None

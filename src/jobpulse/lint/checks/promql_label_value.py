@@ -6,7 +6,7 @@ import re
 
 from jobpulse.lint.helpers import parsed_queries, selector_name
 from jobpulse.lint.problem import ERROR
-from jobpulse.lint.promql_ast import is_variable, matchers, selectors
+from jobpulse.lint.promql_ast import is_variable, matchers
 from jobpulse.lint.registry import Context, check
 
 
@@ -14,8 +14,8 @@ from jobpulse.lint.registry import Context, check
 def promql_label_value(ctx: Context) -> None:
     """A ``=`` or ``=~`` matcher can never match: the catalogue allows only a fixed set of values."""
     assert ctx.catalogue is not None
-    for query, ast in parsed_queries(ctx):
-        for selector, _ in selectors(ast):
+    for query in parsed_queries(ctx):
+        for selector, _ in query.parsed.selectors:
             name = selector_name(selector)
             entry = ctx.catalogue.metric(name) if name else None
             if entry is None:

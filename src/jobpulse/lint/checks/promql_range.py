@@ -6,7 +6,7 @@ import promql_parser as pp
 
 from jobpulse.lint.helpers import TWO_SAMPLE_FUNCTIONS, parsed_queries, selector_name
 from jobpulse.lint.problem import ERROR
-from jobpulse.lint.promql_ast import func, walk
+from jobpulse.lint.promql_ast import func
 from jobpulse.lint.registry import Context, check
 
 
@@ -15,8 +15,8 @@ def promql_range(ctx: Context) -> None:
     """rate() and friends need two samples in the range; under 2x the scrape interval they often have one."""
     assert ctx.catalogue is not None
     scrape = ctx.catalogue.scrape_interval
-    for query, ast in parsed_queries(ctx):
-        for node, _ in walk(ast):
+    for query in parsed_queries(ctx):
+        for node, _ in query.parsed.nodes:
             if not isinstance(node, pp.Call) or func(node) not in TWO_SAMPLE_FUNCTIONS:
                 continue
             for arg in node.args:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from jobpulse.lint.catalogue import SYNTHETIC_SERIES
 from jobpulse.lint.helpers import closest, parsed_queries, selector_name
 from jobpulse.lint.problem import ERROR
-from jobpulse.lint.promql_ast import selectors
 from jobpulse.lint.registry import Context, check
 
 
@@ -14,9 +13,9 @@ def promql_series(ctx: Context) -> None:
     """The query uses a metric (series name) that the spec's catalogue does not define."""
     assert ctx.catalogue is not None
     known = set(ctx.catalogue.series) | ctx.doc.recorded | SYNTHETIC_SERIES
-    for query, ast in parsed_queries(ctx):
+    for query in parsed_queries(ctx):
         reported: set[str] = set()
-        for selector, _ in selectors(ast):
+        for selector, _ in query.parsed.selectors:
             name = selector_name(selector)
             if not name or name in known or name in reported:
                 continue

@@ -6,7 +6,7 @@ import promql_parser as pp
 
 from jobpulse.lint.helpers import labels_of, parsed_queries
 from jobpulse.lint.problem import ERROR
-from jobpulse.lint.promql_ast import matching_problem, op, walk
+from jobpulse.lint.promql_ast import matching_problem, op
 from jobpulse.lint.registry import Context, check
 
 
@@ -14,8 +14,8 @@ from jobpulse.lint.registry import Context, check
 def promql_vector_matching(ctx: Context) -> None:
     """Both sides of ``/``, ``>`` or ``and`` are vectors, but their labels differ, so the result is always empty."""
     lookup = labels_of(ctx)
-    for query, ast in parsed_queries(ctx):
-        for node, _ in walk(ast):
+    for query in parsed_queries(ctx):
+        for node, _ in query.parsed.nodes:
             if not isinstance(node, pp.BinaryExpr):
                 continue
             problem = matching_problem(node, lookup)
