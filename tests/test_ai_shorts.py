@@ -143,12 +143,16 @@ def test_queries_may_use_up_with_target_labels_only() -> None:
 def log_lines() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     example = load_example(SPEC.parent)
+    loggers = [logging.getLogger(name) for name in ("ai_shorts", "jobpulse.access")]
+    saved = [(logger.level, logger.propagate) for logger in loggers]
     handler = example.app_module.configure_logging(logging.StreamHandler(stream))
     try:
         yield stream
     finally:
-        for name in ("ai_shorts", "jobpulse.access"):
-            logging.getLogger(name).removeHandler(handler)
+        for logger, (level, propagate) in zip(loggers, saved, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
 
 
 @pytest.fixture

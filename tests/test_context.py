@@ -130,12 +130,21 @@ def log_stream() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     root = logging.getLogger()
     old_level = root.level
+    # the lines must reach the root logger whatever other tests did to these loggers
+    loggers = [logging.getLogger(name) for name in ("jobpulse.access", LOG.name, "tests.context.worker")]
+    saved = [(logger.level, logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
     handler = jlog.configure(stream=stream, level=logging.INFO)
     try:
         yield stream
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
+        for logger, (level, propagate) in zip(loggers, saved, strict=True):
+            logger.setLevel(level)
+            logger.propagate = propagate
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
