@@ -294,3 +294,13 @@ async def test_an_active_opentelemetry_span_supplies_the_ids() -> None:
         result = await call(app, "/echo", headers=[(b"traceparent", GOOD_TRACEPARENT.encode())])
         expected = format(span.get_span_context().trace_id, "032x")
     assert result.header("x-trace-id") == expected != "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_otlp_setup_without_the_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from jobpulse.integrations.otel import setup_tracing
+
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk.trace", None)  # as if the SDK were not installed
+    with pytest.raises(ImportError, match=r"pip install 'jobpulse\[otel\]'"):
+        setup_tracing("ai-shorts")
