@@ -8,6 +8,7 @@ import psycopg
 import pytest
 import redis
 
+from jobpulse.integrations.redis import sync_client
 from jobpulse.verify.binaries import MissingBinaryError
 from jobpulse.verify.datastores import PostgresServer, RedisServer, find_postgres_binary
 from tests.datastores_fixtures import DATASTORE_PASSWORD
@@ -24,7 +25,7 @@ def test_redis_needs_its_password_and_listens_on_loopback_only(redis_server: Red
         assert client.config_get("save")["save"] == ""
     finally:
         client.close()
-    anonymous = redis.Redis(host="127.0.0.1", port=redis_server.port)
+    anonymous = sync_client(f"redis://127.0.0.1:{redis_server.port}/0", timeout=1.0)  # no retries
     try:
         with pytest.raises(redis.AuthenticationError):
             anonymous.ping()
