@@ -32,6 +32,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 def test_build_writes_the_expected_files(tmp_path: Path) -> None:
     out = _build(tmp_path)
     assert sorted(_tree(out)) == [
+        ".jobpulse-build",
         "alertmanager/alertmanager.yml",
         "docs/alerts.md",
         "docs/metrics.md",
@@ -172,3 +173,19 @@ def test_cli_build_spec_error_exits_2_and_writes_nothing(tmp_path: Path) -> None
 def test_cli_build_usage_error_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(build_command, [])
     assert result.exit_code == 2
+
+
+def test_build_refuses_to_replace_a_directory_it_did_not_write(tmp_path: Path) -> None:
+    precious = tmp_path / "mine"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("do not lose me")
+    result = CliRunner().invoke(build_command, [str(PREVIEW_SPEC), "-o", str(precious)])
+    assert result.exit_code == 2
+    assert "was not written by jobpulse build" in result.output
+    assert (precious / "notes.txt").read_text() == "do not lose me"
+    # a directory jobpulse wrote is replaced; an empty one is used
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert CliRunner().invoke(build_command, [str(PREVIEW_SPEC), "-o", str(empty)]).exit_code == 0
+    assert CliRunner().invoke(build_command, [str(PREVIEW_SPEC), "-o", str(empty)]).exit_code == 0
+    assert (empty / ".jobpulse-build").exists()

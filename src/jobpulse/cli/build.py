@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from jobpulse.cli.common import load_or_exit
+from jobpulse.cli.common import fail, load_or_exit
 from jobpulse.cli.lint import refuse_lint_errors
 from jobpulse.compile import compile_spec
-from jobpulse.render.files import write_build
+from jobpulse.render.files import NotABuildDirectory, write_build
 
 
 def default_out_dir(spec_path: Path) -> Path:
@@ -41,7 +41,10 @@ def build_command(spec: Path, out_dir: Path | None, quiet: bool, ignore_lint_err
     refuse_lint_errors(spec, override=ignore_lint_errors)
     result = compile_spec(model)
     out = out_dir or default_out_dir(spec)
-    written = write_build(result, out)
+    try:
+        written = write_build(result, out)
+    except NotABuildDirectory as exc:
+        fail(str(exc))
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     if not quiet:

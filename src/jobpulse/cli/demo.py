@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from jobpulse.cli.common import EXIT_PROBLEMS, fail, load_or_exit
-from jobpulse.compile import compile_spec
+from jobpulse.render.files import NotABuildDirectory, ensure_replaceable
 from jobpulse.spec.model import Spec
 
 SCENARIOS = ("healthy", "failure-spike", "slow", "stall")
@@ -17,16 +17,11 @@ DEMO_DIR = ".demo"  # jobpulse.demo.DEMO_DIR, without importing uvicorn & co. fo
 
 
 def _check_out_dir(out: Path, spec: Spec) -> None:
-    """The build replaces ``out`` whole: refuse a directory holding anything a build did not write."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        fail(f"--out {out} is not a directory")
-    ours = {Path(artifact.path).parts[0] for artifact in compile_spec(spec).artifacts} | {DEMO_DIR}
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in ours)
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        fail(f"--out {out} holds files jobpulse did not write ({shown}); the build replaces it whole, pick another")
+    """The build replaces ``out`` whole: refuse a directory that a jobpulse build did not write."""
+    try:
+        ensure_replaceable(out.resolve())
+    except NotABuildDirectory as exc:
+        fail(f"--out: {exc}")
 
 
 @click.command("demo")

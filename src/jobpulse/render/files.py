@@ -57,10 +57,31 @@ def render_all(result: BuildResult) -> dict[str, bytes]:
     return {artifact.path: render_artifact(artifact) for artifact in result.artifacts}
 
 
+MARKER = ".jobpulse-build"
+
+
+class NotABuildDirectory(ValueError):
+    """The output directory holds files that no jobpulse build wrote: replacing it would lose them."""
+
+
+def ensure_replaceable(out: Path) -> None:
+    """Raise :class:`NotABuildDirectory` unless ``out`` is absent, empty, or a previous jobpulse build."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+        raise NotABuildDirectory(
+            f"{out} exists and was not written by jobpulse build (no {MARKER} file); "
+            "choose another output directory or empty it first"
+        )
+
+
 def write_build(result: BuildResult, out_dir: str | Path) -> list[Path]:
-    """Write every artifact under ``out_dir``, replacing it whole; returns the written paths."""
+    """Write every artifact under ``out_dir``, replacing it whole; returns the written paths.
+
+    A directory is only replaced when it is empty or was written by jobpulse (it holds the marker file),
+    so pointing ``-o`` at the wrong directory never deletes anything.
+    """
     files = render_all(result)
     out = Path(out_dir).resolve()
+    ensure_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -68,6 +89,7 @@ def write_build(result: BuildResult, out_dir: str | Path) -> list[Path]:
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
+        (staging / MARKER).write_text("written by jobpulse build; the whole directory is replaced on each build\n")
         if out.exists():
             backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             backup.rmdir()
