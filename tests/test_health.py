@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -227,6 +229,21 @@ def test_sanitize_removes_credentials_and_connection_strings(message: str, leake
     for fragment in leaked:
         assert fragment not in clean
     assert len(sanitize_message("x" * 10_000)) <= 300
+
+
+SECRET_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~!$"
+
+
+@given(
+    secret=st.text(alphabet=SECRET_CHARS, min_size=6, max_size=40),
+    before=st.text(max_size=200),
+    after=st.text(max_size=200),
+    form=st.sampled_from(["{}", "postgresql://app:{}@db:5432/x", "password={}", "redis://:{}@cache/0", "token: {}"]),
+)
+def test_sanitize_never_returns_a_given_secret(secret: str, before: str, after: str, form: str) -> None:
+    clean = sanitize_message(before + form.format(secret) + after, secrets=[secret])
+    assert secret not in clean
+    assert len(clean) <= 300 and not any(ord(ch) < 32 for ch in clean)
 
 
 def test_sanitize_removes_given_secrets_even_url_encoded() -> None:

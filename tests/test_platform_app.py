@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobpulse.demo.example import Example, load_example
+from jobpulse.spec.load import load_spec
 from jobpulse.verify.datastores import PostgresServer, RedisServer
 from tests.datastores_fixtures import DATASTORE_PASSWORD, serve
 from tests.helpers import ROOT
@@ -123,6 +124,14 @@ def test_workload_fills_the_seed_metrics_and_endpoints(example: Example, platfor
         assert 1 <= total(values, "platform_active_organizations") <= 6
         assert total(values, "platform_active_users") >= 1
         assert total(values, "process_resident_memory_bytes") > 0
+
+        # every catalogue metric is live; only the failure counters may still be empty on a healthy run
+        spec = load_spec(example.spec_path)
+        seen = {name for name, _ in values}
+        for metric in spec.metrics.values():
+            if metric.name in ("db_query_errors_total", "scheduler_job_failures_total"):
+                continue
+            assert any(series in seen for series in metric.series_names), f"{metric.name} has no samples"
 
         # the seed's health endpoints
         assert http.get("/api/v1/health").json()["status"] == "ok"
