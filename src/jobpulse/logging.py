@@ -111,7 +111,10 @@ _HINTS = (
     "://",
 )
 #: Attributes every LogRecord has; anything else on a record came from ``extra=``.
-_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD = list(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
+_N_STANDARD = len(_STANDARD)
+_RESERVED = frozenset(_STANDARD) | {"message", "asctime", "taskName"}
+_VALIDATED = frozenset({"trace_id", "request_id"})
 _MAX_DEPTH = 6
 
 
@@ -224,14 +227,18 @@ class JsonFormatter(logging.Formatter):
             if value is None and ctx is not None:
                 value = getattr(ctx, name)
             if value is not None:
-                out[name] = redact(value)
+                # trace and request ids from the context were validated (or generated) on the way in
+                trusted = name in _VALIDATED and ctx is not None and value is getattr(ctx, name)
+                out[name] = value if trusted else redact(value)
         extras = record.__dict__
         for key in ("duration_ms", "status_code"):
             if key in extras:
                 out[key] = extras[key]
-        for key, value in extras.items():
+        # a LogRecord's own attributes come first in its __dict__; extras, and attributes set later, follow
+        for key in list(extras)[_N_STANDARD:]:
             if key in _RESERVED or key in out or key.startswith("_"):
                 continue
+            value = extras[key]
             out[key] = REDACTED if self.redact and secret_key(key) else redact(value)
         for key, value in self.static_fields.items():
             out.setdefault(key, value)
