@@ -8,6 +8,7 @@ so a hostile header never reaches a log line, a response header or a label.
 
 from __future__ import annotations
 
+import importlib
 import random
 import re
 from collections.abc import Iterator
@@ -235,10 +236,15 @@ def use(
 
 
 # -- OpenTelemetry (optional) ------------------------------------------------------------------------------
-try:  # pragma: no cover - depends on what is installed
-    from opentelemetry import trace as _otel_trace
-except ImportError:  # pragma: no cover
-    _otel_trace = None  # type: ignore[assignment]
+def _load_otel() -> Any:
+    """``opentelemetry.trace`` when opentelemetry-api is installed, else None (it is optional)."""
+    try:
+        return importlib.import_module("opentelemetry.trace")
+    except ImportError:  # pragma: no cover - depends on what is installed
+        return None
+
+
+_otel_trace: Any = _load_otel()
 
 
 def otel_ids() -> tuple[str, str, bool] | None:
