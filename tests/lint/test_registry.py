@@ -54,3 +54,9 @@ def test_registering_an_id_twice_or_a_bad_id_fails() -> None:
     existing = next(iter(all_checks().values()))
     with pytest.raises(ValueError, match="registered twice"):
         check(existing.id, severity=ERROR)(lambda ctx: None)
+
+
+def test_docs_lint_md_lists_every_check() -> None:
+    text = (DOCS.parent / "lint.md").read_text(encoding="utf-8")
+    listed = re.findall(r"^\| \[`([a-z_]+/[a-z_]+)`\]\(checks/([a-z_]+)\.md\) \| (\w+) \|", text, re.MULTILINE)
+    assert [(i, n, s) for i, n, s in listed] == [(c.id, c.doc_name, c.severity.value) for c in all_checks().values()]
