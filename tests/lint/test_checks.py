@@ -109,6 +109,14 @@ CASES = [
     Case("promql/vector_matching", rules(f"sum by (status) ({R}) / sum({R}) > 0.1"), 1, with_catalogue=False),
     Case("promql/vector_matching", rules(f"{R} / queue_depth > 1"), 1),
     Case("promql/vector_matching", rules(f"sum by (route) ({R}) / on(queue) sum by (route) ({R}) > 1"), 1),
+    # count() keeps no label, so on(instance) cannot match whatever the right side is (awesome-prometheus-alerts'
+    # HostKernelVersionDeviations); no catalogue needed
+    Case(
+        "promql/vector_matching",
+        rules("(count(sum by (kernel) (node_uname_info)) > 1) * on(instance) group_left (nodename) node_uname_info"),
+        1,
+        with_catalogue=False,
+    ),
     Case(
         "promql/vector_matching",
         rules(f"sum by (status) ({R}) / ignoring(status) group_left sum({R}) > 0.1"),

@@ -234,9 +234,20 @@ def matching_problem(node: Any, labels_of: LabelsOf) -> str | None:
     if not isinstance(node, pp.BinaryExpr) or op(node) in {"or", "unless"}:
         return None
     left, right = shape(node.lhs, labels_of), shape(node.rhs, labels_of)
-    if left.kind != "vector" or right.kind != "vector" or left.labels is None or right.labels is None:
+    if left.kind != "vector" or right.kind != "vector":
         return None
     matching = node.modifier.matching if node.modifier is not None else None
+    if matching is not None and matching.type == pp.LabelModifierType.Include:
+        # on(...) labels must exist on each side: a side whose labels are known can be checked alone
+        labels = frozenset(matching.labels)
+        for side, got in (("left", left.labels), ("right", right.labels)):
+            missing = sorted(labels - got) if got is not None else []
+            if missing:
+                names = ", ".join(sorted(labels))
+                return f"on({names}) names {', '.join(missing)}, which the {side} side does not have"
+        return None
+    if left.labels is None or right.labels is None:
+        return None
     if matching is None:
         if left.labels == right.labels:
             return None
@@ -245,13 +256,6 @@ def matching_problem(node: Any, labels_of: LabelsOf) -> str | None:
             "without on(...) or ignoring(...) no series can match"
         )
     labels = frozenset(matching.labels)
-    if matching.type == pp.LabelModifierType.Include:
-        missing = [(side, sorted(labels - got)) for side, got in (("left", left.labels), ("right", right.labels))]
-        missing = [(side, names) for side, names in missing if names]
-        if not missing:
-            return None
-        side, names = missing[0]
-        return f"on({', '.join(sorted(labels))}) names {', '.join(names)}, which the {side} side does not have"
     if left.labels - labels == right.labels - labels:
         return None
     return (
