@@ -195,3 +195,25 @@ def test_build_override_builds_and_says_so(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "building despite 1 lint error (--ignore-lint-errors)" in result.output
     assert (tmp_path / "out" / "prometheus").is_dir()
+
+
+def test_spec_option_must_name_a_spec(tmp_path: Path) -> None:
+    rules_path = str(write(tmp_path, "rules.yml", CLEAN))
+    result = run("--spec", rules_path, rules_path)
+    assert result.exit_code == 2
+    assert "expected `version: jobpulse/v1`" in result.output
+
+
+def test_every_document_of_a_multi_document_file_is_linted(tmp_path: Path) -> None:
+    resource = (
+        "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: a}\n"
+        "spec:\n  groups:\n    - name: g\n      rules:\n"
+        "        - {alert: A, expr: 'sum by (x) (rate(a_total[5m])) / sum(rate(a_total[5m])) > 1', for: 5m,\n"
+        "           labels: {severity: info}, annotations: {summary: s, description: d, runbook_url: r}}\n"
+    )
+    path = write(tmp_path, "rules.yaml", resource + "---\n" + resource.replace("name: a}", "name: b}") + "---\n")
+    data = json.loads(run("--format", "json", str(path)).output)
+    assert [(p["check"], p["line"]) for p in data["problems"]] == [
+        ("promql/vector_matching", 8),
+        ("promql/vector_matching", 18),
+    ]
