@@ -7,6 +7,7 @@ range) can be located inside a block scalar or a JSON string rather than only at
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass, field
@@ -233,17 +234,23 @@ def comments(tree_text: str, trees: list[Tree]) -> list[tuple[int, int, str]]:
             elif node.style != COLLECTION:
                 blocked.append((node.start_index, node.end_index))
     blocked.sort()
+    starts = [lo for lo, _ in blocked]
+
+    def in_scalar(index: int) -> bool:  # scalars are leaves: their ranges never overlap
+        at = bisect.bisect_right(starts, index) - 1
+        return at >= 0 and index < blocked[at][1]
+
     out: list[tuple[int, int, str]] = []
     offset = 0
-    for number, line in enumerate(tree_text.splitlines(keepends=True), start=1):
+    for number, line in enumerate(tree_text.split("\n"), start=1):
         if "#" in line:
             for match in re.finditer("#", line):
                 index = offset + match.start()
                 if match.start() > 0 and not line[match.start() - 1].isspace():
                     continue
-                if any(lo <= index < hi for lo, hi in blocked):
+                if in_scalar(index):
                     continue
-                out.append((number, match.start() + 1, line[match.start() + 1 :].rstrip("\r\n")))
+                out.append((number, match.start() + 1, line[match.start() + 1 :].rstrip("\r")))
                 break
-        offset += len(line)
+        offset += len(line) + 1
     return out

@@ -33,7 +33,7 @@ class Suppression:
 
 def comment_suppressions(text: str, trees: list[Tree]) -> tuple[list[Suppression], list[tuple[int, int, str]]]:
     """Suppressions in ``text``'s comments, and (line, column, message) for malformed ones."""
-    lines = text.splitlines()
+    lines = text.split("\n")
     starts: dict[int, int] = {}
     for tree in trees:
         for path in tree.nodes:
