@@ -104,10 +104,13 @@ class Document:
     catalogue: Catalogue | None = None
     #: (path, message) for parts that are not what the format expects
     structure: list[tuple[PathKey, str]] = field(default_factory=list)
+    #: recording rules of the other files linted in the same run
+    known_records: set[str] = field(default_factory=set)
 
     @property
     def recorded(self) -> set[str]:
-        return {rule.record for rule in self.rules if rule.record}
+        """Series that recording rules write: this document's and those of files linted with it."""
+        return {rule.record for rule in self.rules if rule.record} | self.known_records
 
 
 def detect(data: Any) -> str | None:

@@ -107,6 +107,9 @@ class Context:
         else:
             span = tree.span(path, key=key)
         context = query.subjects if query is not None else ()
+        if self.catalogue is not None:  # a series also answers to its metric's name (x_bucket → x)
+            metrics = (self.catalogue.metric(s) for s in subjects)
+            subjects = (*subjects, *(m[0].name for m in metrics if m is not None and m[0].name not in subjects))
         self.problems.append(
             Problem(
                 check=self.check.id,

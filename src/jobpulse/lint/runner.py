@@ -81,8 +81,20 @@ def lint_text(
     required: bool = True,
 ) -> tuple[list[Problem], list[Document]]:
     """Lint one file's text; a spec document uses its own catalogue, others ``catalogue``."""
-    checks = all_checks()
     docs = documents(text, file, required=required)
+    return lint_documents(text, file, docs, catalogue=catalogue, online=online), docs
+
+
+def lint_documents(
+    text: str,
+    file: str,
+    docs: list[Document],
+    *,
+    catalogue: Catalogue | None = None,
+    online: PrometheusAPI | None = None,
+) -> list[Problem]:
+    """Run the checks over one file's documents and apply its suppressions."""
+    checks = all_checks()
     trees = [d.tree for d in docs]
     raw: list[Problem] = []
     ran: set[str] = set()
@@ -105,7 +117,7 @@ def lint_text(
             kept.extend(_allow_problems(cat, used, set(checks), ran, docs))
     kept.extend(suppress.apply([p for p in raw if id(p) not in seen], suppressions, [], set()))
     kept.extend(suppress.comment_problems(file, suppressions, malformed, set(checks), ran))
-    return sorted(kept, key=Problem.sort_key), docs
+    return sorted(kept, key=Problem.sort_key)
 
 
 def _allow_problems(
@@ -156,14 +168,21 @@ def lint_paths(
     if spec is not None:
         catalogue = load_catalogue(_read(spec), str(spec))
     files = expand(paths) if paths else ([(spec, True)] if spec is not None else [])
-    result = LintResult()
+    loaded: list[tuple[Path, str, list[Document]]] = []
     for path, explicit in files:
-        problems, docs = lint_text(_read(path), str(path), catalogue=catalogue, online=online, required=explicit)
-        if not docs:
-            continue
+        text = _read(path)
+        docs = documents(text, str(path), required=explicit)
+        if docs:
+            loaded.append((path, text, docs))
+    # recording rules of every file linted together are known series (a dashboard over a rule file's records)
+    recorded = {name for _, _, docs in loaded for doc in docs for name in doc.recorded}
+    result = LintResult()
+    for path, text, docs in loaded:
+        for doc in docs:
+            doc.known_records = recorded
+        result.problems.extend(lint_documents(text, str(path), docs, catalogue=catalogue, online=online))
         result.files.append(str(path))
         result.kinds[str(path)] = [KIND_NAMES[d.kind] for d in docs]
-        result.problems.extend(problems)
     return result
 
 
