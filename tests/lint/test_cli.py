@@ -103,6 +103,8 @@ def test_spec_option_checks_other_files_against_the_catalogue(tmp_path: Path) ->
         with_spec.output
     )
     assert run("--spec", str(spec)).output == "no problems in 1 file\n"
+    # without --spec, the one spec among the paths is the catalogue
+    assert "error promql/series unknown metric 'http_request_total'" in run(str(spec), path).output
 
 
 def test_directories_are_walked_for_lintable_files(tmp_path: Path) -> None:

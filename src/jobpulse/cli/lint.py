@@ -67,7 +67,8 @@ def lint_command(
     """Lint jobpulse specs, Prometheus rule files, PrometheusRule resources, Grafana dashboards and Datadog monitors.
 
     PATH may be a file or a directory (walked for .yaml, .yml and .json). A spec is checked against its
-    own catalogue; other files against --spec when given, else only with the checks that need no catalogue.
+    own catalogue; other files against --spec (or the one spec among the PATHs), else only with the checks
+    that need no catalogue.
     Suppress a problem with `# jobpulse: disable=<check-id> -- <reason>` on its line, or with the spec's
     `lint.allow` list. Exit codes: 0 clean, 1 problems at --fail-on level or worse, 2 usage or spec errors.
     """

@@ -163,7 +163,7 @@ def lint_paths(
     spec: Path | None = None,
     online: PrometheusAPI | None = None,
 ) -> LintResult:
-    """Lint files and directories; ``spec`` is the catalogue for files that are not specs themselves."""
+    """Lint files and directories against ``spec`` (or the one spec among them) as the catalogue."""
     catalogue = None
     if spec is not None:
         catalogue = load_catalogue(_read(spec), str(spec))
@@ -174,6 +174,10 @@ def lint_paths(
         docs = documents(text, str(path), required=explicit)
         if docs:
             loaded.append((path, text, docs))
+    if catalogue is None:  # one spec among the paths is the catalogue of the other files
+        specs = [doc.catalogue for _, _, docs in loaded for doc in docs if doc.catalogue is not None]
+        if len(specs) == 1:
+            catalogue = specs[0]
     # recording rules of every file linted together are known series (a dashboard over a rule file's records)
     recorded = {name for _, _, docs in loaded for doc in docs for name in doc.recorded}
     result = LintResult()
