@@ -5,6 +5,8 @@ A missing server binary skips the test with the command that installs it; with C
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
 import threading
 from collections.abc import Iterator
@@ -71,12 +73,17 @@ def postgres_server(postgres_bindir: Path, tmp_path_factory: pytest.TempPathFact
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1 in a thread (lifespan on); yields its base URL."""
+def serve(app: Any, shutdown_timeout: float = 15.0) -> Iterator[str]:
+    """Run ``app`` with uvicorn on 127.0.0.1 in a thread (lifespan on); yields its base URL.
+
+    An app that does not shut down within ``shutdown_timeout`` fails the test with the stacks of the
+    tasks it was still running.
+    """
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
     thread.start()
     try:
         wait_for(lambda: server.started or not thread.is_alive(), timeout=30, interval=0.02)
@@ -85,4 +92,11 @@ def serve(app: Any) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(15)
+        thread.join(shutdown_timeout)
+        if thread.is_alive():
+            stacks = io.StringIO()
+            for task in asyncio.all_tasks(loop):
+                print(f"--- {task.get_name()}: {task.get_coro()}", file=stacks)
+                task.print_stack(limit=8, file=stacks)
+            pytest.fail(f"the app did not shut down within {shutdown_timeout}s; tasks:\n{stacks.getvalue()}")
+        loop.close()

@@ -151,3 +151,17 @@ def test_ttl_must_exceed_interval() -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"
     with pytest.raises(ValueError, match="ttl must be longer"):
         Heartbeat("w", url=url, interval=10, ttl=5)
+
+
+async def test_a_task_without_remove_leaves_the_key_to_expire(redis_server: RedisServer) -> None:
+    beat = Heartbeat("dies", url=redis_server.url, interval=0.05, ttl=5)
+    monitor = HeartbeatMonitor(url=redis_server.url, registry=None, cache_seconds=0)
+    task = asyncio.create_task(beat.run(remove=False))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [w.worker for w in await monitor.workers()] == ["dies"]  # as after a crash: the TTL decides
+    assert await beat.aremove() is True
+    assert await monitor.workers() == []
+    await monitor.aclose()

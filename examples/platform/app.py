@@ -199,7 +199,8 @@ class Platform:
         self.m_tick.set(time.time())
         for state in self.workers:
             state.tasks = [
-                asyncio.create_task(state.heartbeat.run(), name=f"{state.id}-heartbeat"),
+                # remove=False: a worker that dies leaves its heartbeat to expire; stop() removes it
+                asyncio.create_task(state.heartbeat.run(remove=False), name=f"{state.id}-heartbeat"),
                 asyncio.create_task(self._work(state), name=state.id),
             ]
         self._tasks = [
@@ -212,10 +213,14 @@ class Platform:
         tasks = self._tasks + [t for state in self.workers for t in state.tasks]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=5.0)  # a shutdown never hangs on one task
+            for task in stuck:
+                LOGGER.warning("task %s did not stop within 5 s", task.get_name())
         self._tasks = []
         for state in self.workers:
             state.tasks = []
+            await state.heartbeat.aremove()  # a clean shutdown: the workers leave the listing at once
 
     # -- API operations -------------------------------------------------------------------------------
     def enqueue(self, job_type: str, payload: dict[str, Any], scheduled_at: float | None = None) -> WorkItem:
@@ -261,9 +266,11 @@ class Platform:
                         task.cancel()
                 while self.faults.stalled:
                     await asyncio.sleep(0.05)
-                state.tasks[0] = asyncio.create_task(state.heartbeat.run(), name=f"{state.id}-heartbeat")
+                state.tasks[0] = asyncio.create_task(state.heartbeat.run(remove=False), name=f"{state.id}-heartbeat")
             try:
-                item = await asyncio.wait_for(self.queue.get(), timeout=0.2)
+                # asyncio.timeout, not wait_for: wait_for can swallow a cancellation on Python 3.11
+                async with asyncio.timeout(0.2):
+                    item = await self.queue.get()
             except TimeoutError:
                 continue
             state.current = item.id

@@ -278,6 +278,19 @@ class Heartbeat:
     ) -> None:
         self.stop()
 
+    async def aremove(self) -> bool:
+        """Delete the heartbeat now (a clean shutdown); False, without raising, when Redis is unreachable."""
+        try:
+            await self._async_client().delete(self.key)
+        except Exception:
+            return False
+        finally:
+            if self._async is not None and self._client is None:
+                client, self._async = self._async, None
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+        return True
+
     # -- the asyncio task --------------------------------------------------------------------------
     async def run(self, *, remove: bool = True) -> None:
         """Beat every ``interval`` seconds until cancelled; then (with ``remove``) delete the key."""
