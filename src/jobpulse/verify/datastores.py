@@ -357,7 +357,9 @@ class PostgresServer(_Process):
             self.datadir = self._own_tmp / "data"
         else:
             self.datadir = self.workdir / "pgdata"
-        args = [initdb, "-D", str(self.datadir), "-U", self.user, "-E", "UTF8", "--no-sync", "--auth-local=trust"]
+        # --no-locale: the C locale always exists, whatever LANG says
+        args = [initdb, "-D", str(self.datadir), "-U", self.user, "-E", "UTF8", "--no-locale", "--no-sync"]
+        args.append("--auth-local=trust")
         pwfile: Path | None = None
         if self.password:
             parent = self._own_tmp or self.workdir
