@@ -267,6 +267,14 @@ def test_quantile_per_series_is_a_warning_and_lost_le_an_error() -> None:
     assert [p.severity for p in found(lost, "promql/histogram_quantile")] == [Severity.ERROR]
 
 
+def test_a_counter_known_from_the_catalogue_is_an_error_one_guessed_from_its_name_a_warning() -> None:
+    known = found(lint(rules("http_requests_total > 100")), "promql/counter")
+    guessed = found(lint(rules("http_requests_total > 100"), with_catalogue=False), "promql/counter")
+    assert [p.severity for p in known] == [Severity.ERROR]
+    assert [p.severity for p in guessed] == [Severity.WARNING]
+    assert "(by its name)" in guessed[0].message
+
+
 def test_spec_severities_replace_the_default_set() -> None:
     alert = ALERT.format(expr="queue_depth > 10", description="d").replace("warning", "page")
     default = lint(spec(alerts=alert), "spec.yaml")

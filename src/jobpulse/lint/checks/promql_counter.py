@@ -5,7 +5,7 @@ from __future__ import annotations
 import promql_parser as pp
 
 from jobpulse.lint.helpers import consumer, parsed_queries, selector_name, series_type
-from jobpulse.lint.problem import ERROR
+from jobpulse.lint.problem import ERROR, WARNING
 from jobpulse.lint.promql_ast import func, op
 from jobpulse.lint.registry import Context, check
 
@@ -42,11 +42,15 @@ def promql_counter(ctx: Context) -> None:
             if isinstance(user, pp.AggregateExpr) and op(user) in COUNTER_AGGREGATIONS:
                 continue
             reported.add(name)
+            known = ctx.catalogue is not None and ctx.catalogue.series_type(name) == "counter"
             ctx.report(
                 query.path,
-                f"{name} is a counter: its raw value only grows and resets on restart",
+                f"{name} is a counter{'' if known else ' (by its name)'}: its raw value only grows and resets "
+                "on restart",
                 query=query,
                 at=name,
                 hint=f"use rate({name}[5m]) or increase({name}[1h])",
+                # the catalogue says it is a counter: an error; a _total name only suggests it: a warning
+                severity=None if known else WARNING,
                 subjects=(name,),
             )
