@@ -159,14 +159,21 @@ class CallableCheck(Check):
             if self._thread_busy.is_set():
                 raise RuntimeError("the previous check is still running")
             self._thread_busy.set()
-            result = await anyio.to_thread.run_sync(self._call_sync, abandon_on_cancel=True)
+            started = threading.Event()
+            try:
+                result = await anyio.to_thread.run_sync(self._call_sync, started, abandon_on_cancel=True)
+            except BaseException:
+                if not started.is_set():  # cancelled before a thread ran it: nothing is still running
+                    self._thread_busy.clear()
+                raise
         if inspect.isawaitable(result):
             result = await result
         if result is False:
             raise RuntimeError("check returned False")
         return result if isinstance(result, str) else None
 
-    def _call_sync(self) -> Any:
+    def _call_sync(self, started: threading.Event) -> Any:
+        started.set()
         try:
             return self.func()
         finally:
