@@ -9,8 +9,9 @@ baseline is the bare app; the overhead of a variant is its time minus the bare a
 The variants: jobpulse metrics only (``MetricsMiddleware``, starlette_exporter names, its five metrics);
 jobpulse metrics + request context + ``X-Trace-ID``/``X-Request-ID`` headers (``CorrelationMiddleware``,
 OpenTelemetry lookup off); the same plus one JSON access-log line per request (``jobpulse.logging``,
-written to ``/dev/null``); starlette_exporter's ``PrometheusMiddleware`` (defaults); prometheus-fastapi-
-instrumentator (defaults: requests, sizes, two latency histograms); OpenTelemetry's ASGI middleware with
+written to ``/dev/null``); starlette_exporter's ``PrometheusMiddleware`` (defaults);
+prometheus-fastapi-instrumentator (defaults: requests, sizes, two latency histograms); OpenTelemetry's ASGI
+middleware with
 the SDK's tracer and meter providers (spans sampled, no exporter attached, so export cost is not counted).
 """
 
