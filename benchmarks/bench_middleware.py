@@ -11,8 +11,8 @@ jobpulse metrics + request context + ``X-Trace-ID``/``X-Request-ID`` headers (``
 OpenTelemetry lookup off); the same plus one JSON access-log line per request (``jobpulse.logging``,
 written to ``/dev/null``); starlette_exporter's ``PrometheusMiddleware`` (defaults);
 prometheus-fastapi-instrumentator (defaults: requests, sizes, two latency histograms); OpenTelemetry's ASGI
-middleware with
-the SDK's tracer and meter providers (spans sampled, no exporter attached, so export cost is not counted).
+middleware with the SDK's tracer and meter providers (spans sampled, no exporter attached, so export cost is
+not counted).
 """
 
 from __future__ import annotations
