@@ -478,3 +478,20 @@ def test_presets_are_frozen_descriptions() -> None:
         "response_size",
         "first_byte",
     }
+
+
+@pytest.mark.anyio
+async def test_fastapi_routes_are_labelled_by_template() -> None:
+    fastapi = pytest.importorskip("fastapi")
+    api = fastapi.FastAPI()
+
+    @api.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    registry = CollectorRegistry()
+    app = MetricsMiddleware(api, registry=registry, preset="http")
+    assert (await call(app, "/items/3")).status == 200
+    assert (await call(app, "/items/not-a-number")).status == 422
+    handlers = {(lbl["handler"], lbl["status"]) for lbl, _ in samples(registry)["http_requests_total"]}
+    assert handlers == {("/items/{item_id}", "2xx"), ("/items/{item_id}", "4xx")}
