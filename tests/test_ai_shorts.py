@@ -277,7 +277,10 @@ async def test_a_stalled_worker_pool_shows_in_active_jobs() -> None:
             return next(messages)
 
         await call(app, "/api/v1/batches", method="POST", receive=receive)
-        await wait_until(lambda: sample(registry, "active_jobs") == 3)  # one per worker, none finishing
+        # more jobs running than there are workers, none finishing
+        await wait_until(lambda: sample(registry, "active_jobs") == 4)
+        await asyncio.sleep(0.1)
+        assert sample(registry, "jobs_completed_total") == 0
 
 
 # -- real Prometheus -------------------------------------------------------------------------------------------------

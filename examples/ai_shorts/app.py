@@ -80,7 +80,7 @@ class Scenario:
     cache_hit: float = 0.7
     db_error: float = 0.0
     slowdown: float = 1.0
-    hang: bool = False  # workers take jobs but never finish them: active_jobs climbs
+    hang: bool = False  # jobs start and never finish: active_jobs climbs
 
 
 #: Fault scenarios: the demo's four (healthy, failure-spike, slow, stall) and one per remaining alert.
@@ -201,6 +201,7 @@ class ShortsService:
         self.n_workers = workers
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stuck: set[asyncio.Task[None]] = set()  # jobs hanging in the stall scenario
         m = telemetry.metric
         self.llm_requests = m("llm_requests_total")
         self.llm_latency = m("llm_latency_seconds")
@@ -217,9 +218,10 @@ class ShortsService:
         self._tasks.append(asyncio.create_task(self._count_users()))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._stuck]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
@@ -257,7 +259,13 @@ class ShortsService:
             if job is None or job.status != "queued":
                 continue
             with context.use(job.origin, job_id=job.id, batch_id=job.batch_id):
-                await self._run(job)
+                if self.faults.current.hang:
+                    # the job hangs on a dependency; the worker moves on (the task inherits the context)
+                    stuck = asyncio.create_task(self._run(job))
+                    self._stuck.add(stuck)
+                    stuck.add_done_callback(self._stuck.discard)
+                else:
+                    await self._run(job)
 
     async def _run(self, job: ShortJob) -> None:
         job.tracked.start()
