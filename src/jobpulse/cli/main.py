@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from jobpulse import __version__
+from jobpulse.cli.backtest import backtest_command
 from jobpulse.cli.build import build_command
 from jobpulse.cli.demo import demo_command
 from jobpulse.cli.import_slos import import_command
@@ -26,6 +27,7 @@ cli.add_command(test_command)
 cli.add_command(demo_command)
 cli.add_command(lint_command)
 cli.add_command(import_command)
+cli.add_command(backtest_command)
 
 
 def main() -> None:
