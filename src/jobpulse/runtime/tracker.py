@@ -253,6 +253,7 @@ class JobTracker:
         self._n_attrs = len(model.attributes)
         self._key = key_getter(model.attributes)
         self._bindings: dict[tuple[object, ...], _Binding] = {}
+        self._shared_bindings: dict[tuple[tuple[object, ...], bool], _Binding] = {}
         self._live: dict[str, Job] = {}
         self._lock = threading.Lock()
         roles = model.roles()
@@ -300,6 +301,74 @@ class JobTracker:
             binding.depth.inc()
         self._live[job_id] = job
         return job
+
+    # -- queues shared between processes (Celery, RQ) ----------------------------------------------
+    def enqueue_shared(self, job_id: str | None = None, *values: object, **attributes: object) -> Job:
+        """Count a job put on a queue that other processes consume (a Celery or RQ producer).
+
+        Like :meth:`enqueue`, ``enqueued`` is counted, but the queue-depth gauge is not touched (a shared
+        queue's depth is the broker's: see :mod:`jobpulse.runtime.queues`) and the job is not kept for
+        :meth:`get`, since another process runs it. The returned job is informational.
+        """
+        job = self.adopt(job_id, *values, **attributes)
+        if job._b.enqueued is not None:
+            job._b.enqueued.inc()
+        return job
+
+    def adopt(
+        self,
+        job_id: str | None = None,
+        *values: object,
+        enqueued_at: float | None = None,
+        attempts: int = 1,
+        wait: bool = True,
+        **attributes: object,
+    ) -> Job:
+        """A job enqueued in another process (counted there), about to start in this one.
+
+        Nothing is counted. The job is queued since ``enqueued_at`` (default: now; never later than
+        now), so its ``start()`` observes the queue wait from then — or no queue wait at all with
+        ``wait=False``, when the enqueue time is unknown. It never touches the queue-depth gauge and is
+        not kept for :meth:`get`: the caller holds it. Its retry/succeed/fail update the same metrics as
+        any job's.
+        """
+        if values and not attributes and len(values) == self._n_attrs:
+            key: tuple[object, ...] = values
+        else:
+            key = self._check_attributes(attributes, values)
+        binding = self._shared_binding(key, wait)
+        now = self.clock()
+        job = _new_job(Job)
+        job._tracker = self
+        job._b = binding
+        job.id = job_id or new_job_id()
+        job._attributes = None
+        job.state = QUEUED
+        job.enqueued_at = now if enqueued_at is None else min(enqueued_at, now)
+        job.started_at = None
+        job.attempts = attempts
+        return job
+
+    def _shared_binding(self, key: tuple[object, ...], wait: bool) -> _Binding:
+        cached = self._shared_bindings.get((key, wait))
+        if cached is not None:
+            return cached
+        local = self._bindings.get(key)
+        clean = local is not None
+        if local is None:
+            local = self._bind(key)
+            clean = key in self._bindings
+        shared = _Binding(local.attributes)
+        for slot in _Binding.__slots__:
+            setattr(shared, slot, getattr(local, slot))
+        shared.depth = None
+        if not wait:
+            shared.queue_wait = None
+        shared.start_more = not (shared.in_flight is shared.started is shared.queue_wait is None)
+        if clean:
+            with self._lock:
+                self._shared_bindings[key, wait] = shared
+        return shared
 
     def get(self, job_id: str) -> Job | None:
         """A job that has not finished yet, by id."""
