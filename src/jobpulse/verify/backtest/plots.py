@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from jobpulse.spec.slo import duration_seconds
 from jobpulse.verify.backtest.run import AlertOutcome, ScenarioResult, SLOSeries
 
 COLORS = ("#d62728", "#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
@@ -67,7 +66,7 @@ def timeline(result: ScenarioResult) -> bytes:
     ax.set_xlim(0, end / scale)
     ax.set_ylim(-0.7, len(alerts) - 0.3)
     ax.set_xlabel(f"simulated time ({unit} since the start)")
-    ax.set_title(f"{result.scenario.name}: firing alerts (bars), faults (grey)")
+    ax.set_title(f"{result.scenario.name}: firing alerts (green: expected, red: a problem), faults in grey")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     data = _png(fig)
@@ -94,7 +93,7 @@ def slo_plot(result: ScenarioResult, series: SLOSeries) -> bytes:
     slo = series.slo
     scale, unit = _unit(result.scenario.duration)
     xs = [t / scale for t in series.times]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
     for ax in (top, bottom):
         _shade_faults(ax, result, scale)
     budget = float(slo.budget)
@@ -109,17 +108,18 @@ def slo_plot(result: ScenarioResult, series: SLOSeries) -> bytes:
     lowest = min([100.0 * (1 - (r or 0.0)) for rs in series.ratios.values() for r in rs] + [float(slo.objective)])
     top.set_ylim(max(0.0, lowest - (100.0 - lowest) * 0.1 - 0.5), 100.2)
     top.set_title(f"{result.scenario.name}: SLO {slo.name} ({slo.objective}% over {slo.period})")
-    top.legend(loc="lower left", fontsize=8)
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     top.grid(alpha=0.3)
-    tiers = {tier.name: tier for tier in slo.tiers}
-    windows = sorted(series.ratios, key=duration_seconds)
-    for index, window in enumerate(windows):
-        burn = [float("nan") if r is None else r / budget for r in series.ratios[window]]
-        bottom.plot(xs, burn, lw=1, color=COLORS[index % len(COLORS)], label=f"burn rate {window}")
     firing = [a for a in result.alerts if a.rule.label_dict.get("slo") == slo.name and "tier" in a.rule.label_dict]
     for index, tier in enumerate(slo.tiers):
         color = COLORS[index % len(COLORS)]
-        bottom.axhline(float(tier.factor), color=color, ls=":", lw=1.2, label=f"{tier.name} threshold {tier.factor}x")
+        for window, style in ((tier.long, "-"), (tier.short, "--")):
+            ratios = series.ratios.get(window)
+            if ratios is None:
+                continue
+            burn = [float("nan") if r is None else r / budget for r in ratios]
+            bottom.plot(xs, burn, lw=1, ls=style, color=color, label=f"{tier.name}: burn over {window}")
+        bottom.axhline(float(tier.factor), color=color, ls=":", lw=1.4, label=f"{tier.name}: threshold {tier.factor}x")
         for outcome in firing:
             if outcome.rule.label_dict.get("tier") != tier.name:
                 continue
@@ -127,12 +127,12 @@ def slo_plot(result: ScenarioResult, series: SLOSeries) -> bytes:
                 stop = result.scenario.duration if f.end is None else f.end
                 bottom.axvspan(f.start / scale, stop / scale, color=color, alpha=0.15, lw=0)
     bottom.set_yscale("symlog", linthresh=1.0)
+    bottom.set_ylim(bottom=0)
     bottom.set_ylabel("burn rate (x budget)")
     bottom.set_xlabel(f"simulated time ({unit} since the start); shaded: fault (grey), tier firing (tier colour)")
-    bottom.legend(loc="upper right", fontsize=7, ncol=2)
+    bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     bottom.grid(alpha=0.3)
     bottom.set_xlim(0, result.scenario.duration / scale)
-    del tiers
     fig.tight_layout()
     data = _png(fig)
     plt.close(fig)
