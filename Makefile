@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: demo test venv system-deps lint typecheck pytest golden bench clean
+.PHONY: demo test venv system-deps lint typecheck pytest golden bench backtest clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "jobpulse needs Python 3.11 or newer")'
@@ -42,6 +42,10 @@ golden: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py --write
+
+# the preview example's backtest report (needs prometheus + promtool; exits 1 if an expected alert is missing)
+backtest: $(STAMP)
+	$(BIN)/jobpulse backtest examples/preview_jobs/jobpulse.yaml -o examples/preview_jobs/backtest
 
 clean:
 	rm -rf $(VENV) build examples/*/build .pytest_cache .mypy_cache .ruff_cache
