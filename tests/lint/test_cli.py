@@ -219,3 +219,15 @@ def test_every_document_of_a_multi_document_file_is_linted(tmp_path: Path) -> No
         ("promql/vector_matching", 8),
         ("promql/vector_matching", 18),
     ]
+
+
+def test_a_spec_the_resolver_refuses_late_is_a_spec_error_not_a_crash(tmp_path: Path) -> None:
+    # an empty panel expr passes the wire model but not the target model built while resolving
+    spec = write(
+        tmp_path,
+        "jobpulse.yaml",
+        CATALOGUE_SPEC + "dashboards:\n  - title: D\n    panels:\n      - {title: P, unit: s, expr: ''}\n",
+    )
+    result = run(str(spec))
+    assert result.exit_code == 2
+    assert "invalid spec: TargetSpec.expr: String should have at least 1 character" in result.output

@@ -140,6 +140,11 @@ def test_mutated_seed_files(data: st.DataObject, path: Path) -> None:
     _lint(_mutate(data, path.read_text(encoding="utf-8")), path.name, catalogue=CATALOGUE)
 
 
+SPEC_BASE = {
+    "version": "jobpulse/v1",
+    "service": {"name": "x"},
+    "metrics": [{"name": "a_total", "type": "counter", "help": "h", "labels": {"s": {"values": ["ok"]}}}],
+}
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
@@ -157,6 +162,11 @@ shapes = st.sampled_from(
         lambda v: [{"type": "metric alert", "query": "avg(last_5m):x > 1", "options": v}],
         lambda v: {"monitors": [v]},
         lambda v: {"version": "jobpulse/v1", "service": {"name": "x"}, "metrics": v},
+        lambda v: {**SPEC_BASE, "dashboards": [{"title": "d", "panels": [v]}]},
+        lambda v: {**SPEC_BASE, "dashboards": [{"title": "d", "panels": [{"title": "p", "unit": "s", "expr": v}]}]},
+        lambda v: {**SPEC_BASE, "alerts": [v]},
+        lambda v: {**SPEC_BASE, "lint": v},
+        lambda v: {**SPEC_BASE, "lint": {"allow": [v]}},
     ]
 )
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from jobpulse.lint.source import PathKey, Tree
 from jobpulse.spec import model, wire
+from jobpulse.spec.errors import Location, Problem, SpecError
 from jobpulse.spec.load import Resolver, load_spec_text
 from jobpulse.spec.yamlpos import load_yaml
 
@@ -104,7 +105,13 @@ def load_catalogue(text: str, file: str, tree: Tree | None = None) -> Catalogue:
     except ValidationError:
         load_spec_text(text, file)  # raises SpecError with located messages
         raise  # pragma: no cover - load_spec_text always raises here
-    spec = _CatalogueResolver(spec_wire, positions, Path(file)).resolve()
+    try:
+        spec = _CatalogueResolver(spec_wire, positions, Path(file)).resolve()
+    except ValidationError as exc:  # a model built while resolving refused a value the wire model let through
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = f"invalid spec: {exc.title}.{where}: {first['msg']}"
+        raise SpecError([Problem(Location(file, 1, 1), "", message)]) from None
     allow = [
         Allow(entry.check, entry.where, entry.reason, file, ("lint", "allow", i))
         for i, entry in enumerate(spec_wire.lint.allow)
