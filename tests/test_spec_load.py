@@ -189,3 +189,11 @@ def test_empty_file() -> None:
 def test_missing_file(tmp_path: object) -> None:
     with pytest.raises(SpecError, match="cannot read spec"):
         load_spec(str(tmp_path) + "/nope.yaml")
+
+
+@pytest.mark.parametrize("empty", ['""', '"   "'])
+def test_empty_panel_query_is_a_located_error(empty: str) -> None:
+    text = BASE.replace("expr: preview_generation_queue_depth\n", f"expr: {empty}\n")
+    message = _error(text)
+    assert message.startswith("jobpulse.yaml:")
+    assert "dashboards[0].panels[2].expr" in message

@@ -184,7 +184,7 @@ class PanelSpec(Strict):
     title: str = Field(min_length=1)
     type: PanelType = "timeseries"
     description: str = ""
-    expr: str | None = None
+    expr: str | None = Field(default=None, min_length=1)
     legend: str = ""
     targets: list[TargetSpec] | None = None
     unit: str = Field(min_length=1, description="a Grafana unit id: short, percent, ms, s, reqps, ...")
