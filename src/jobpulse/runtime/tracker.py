@@ -310,7 +310,7 @@ class JobTracker:
         queue's depth is the broker's: see :mod:`jobpulse.runtime.queues`) and the job is not kept for
         :meth:`get`, since another process runs it. The returned job is informational.
         """
-        job = self.adopt(job_id, *values, **attributes)
+        job = self._adopt(job_id, self._key_of(values, attributes), None, 1, True)
         if job._b.enqueued is not None:
             job._b.enqueued.inc()
         return job
@@ -332,10 +332,16 @@ class JobTracker:
         not kept for :meth:`get`: the caller holds it. Its retry/succeed/fail update the same metrics as
         any job's.
         """
+        return self._adopt(job_id, self._key_of(values, attributes), enqueued_at, attempts, wait)
+
+    def _key_of(self, values: tuple[object, ...], attributes: dict[str, object]) -> tuple[object, ...]:
         if values and not attributes and len(values) == self._n_attrs:
-            key: tuple[object, ...] = values
-        else:
-            key = self._check_attributes(attributes, values)
+            return values
+        return self._check_attributes(attributes, values)
+
+    def _adopt(
+        self, job_id: str | None, key: tuple[object, ...], enqueued_at: float | None, attempts: int, wait: bool
+    ) -> Job:
         binding = self._shared_binding(key, wait)
         now = self.clock()
         job = _new_job(Job)

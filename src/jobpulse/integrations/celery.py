@@ -1,0 +1,495 @@
+"""Celery tasks as the spec's job lifecycle, through Celery's signals — no events stream, no exporter.
+
+    from jobpulse.integrations.celery import instrument_celery
+    instrument_celery(app, telemetry, job="render")        # in the producer and in the worker
+
+Needs ``pip install 'jobpulse[celery]'``. The handlers run inside the processes that publish and run
+tasks, and map Celery's events onto the job named in the spec (``jobs:`` in ``jobpulse.yaml``):
+
+============================  ===========================================================================
+Celery                        job lifecycle (the spec's roles)
+============================  ===========================================================================
+``before_task_publish``       ``enqueued`` +1 (first publish only; a retry is counted by ``task_retry``);
+                              the publish time and the caller's trace/request ids are stamped into the
+                              task's headers (``jobpulse_published_at``, ``traceparent``, ``x_request_id``)
+``task_prerun``               ``started`` +1, ``in_flight`` +1, ``queue_wait`` observes publish → start,
+                              *excluding* an ETA/countdown delay (the wait starts at the later of the two)
+``task_success``              ``completed{outcome=success}``, ``duration`` (the runtime with
+                              ``duration_from: start``)
+``task_failure``              ``completed{outcome=failure}``, ``duration``; with ``errors=`` a counter by
+                              exception class (a bounded label: the spec's ``max_values``)
+``task_retry``                ``retried`` +1 (and ``enqueued`` +1 if ``retries_count_as_enqueued``)
+``task_revoked``              with ``revoked=`` a counter; a running task that is terminated also fails
+``task_postrun``              closes whatever is still open (``in_flight`` never leaks)
+============================  ===========================================================================
+
+The queue-depth role is left alone: a queue shared by processes has its depth in the broker, which
+:class:`jobpulse.runtime.queues.QueueState` reads (with the oldest waiting task's age).
+
+Header values are untrusted (anyone who can publish to the broker writes them): the publish time must be
+a finite number not far in the future, a ``traceparent`` must be well-formed W3C and a request id must
+pass :func:`jobpulse.runtime.context.valid_request_id`; anything else is dropped and the task gets fresh
+ids. The task id becomes the context's ``job_id`` only when it is a valid id too.
+
+Works with the prefork, threads and solo pools: per-task state is keyed by task id behind a lock, and
+``worker_process_init`` resets it in each forked child (and calls ``on_process_init``, e.g. to start a
+per-child ``/metrics`` server). A handler never raises into Celery: a failure is logged at debug level
+and counted in ``jobpulse_instrumentation_errors_total{integration="celery"}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from jobpulse.runtime import context as _context
+from jobpulse.runtime.metrics import Instrument, Telemetry
+from jobpulse.runtime.tracker import Job, JobTracker
+
+try:
+    from celery import signals as _signals
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("jobpulse's Celery integration needs Celery: pip install 'jobpulse[celery]'") from exc
+
+__all__ = [
+    "PUBLISHED_AT",
+    "REQUEST_ID",
+    "TRACEPARENT",
+    "CeleryMetrics",
+    "TaskInfo",
+    "error_class",
+    "instrument_celery",
+]
+
+LOGGER = logging.getLogger("jobpulse.celery")
+PUBLISHED_AT = "jobpulse_published_at"
+TRACEPARENT = "traceparent"
+REQUEST_ID = "x_request_id"
+#: a publish time this far in the future (clock skew between hosts) is still accepted, then clamped
+MAX_SKEW = 300.0
+UNKNOWN = "unknown"
+_CLASS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What an ``attributes`` function sees of a task: its name, queue and arguments."""
+
+    name: str
+    queue: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+Attributes = Mapping[str, object] | Callable[[TaskInfo], Mapping[str, object]] | None
+
+
+def error_class(exc: BaseException | type[BaseException] | None) -> str:
+    """The exception's class name (never its message): a bounded label value."""
+    if exc is None:
+        return UNKNOWN
+    name = (exc if isinstance(exc, type) else type(exc)).__name__
+    return name if _CLASS_NAME.fullmatch(name) else UNKNOWN
+
+
+def default_attributes(names: tuple[str, ...], given: Mapping[str, object], info: TaskInfo) -> dict[str, object]:
+    """Fill the job's attributes: ``given`` first, then ``task``/``task_name`` (the task's name),
+    ``queue``/``queue_name`` (its queue), then a keyword argument of the same name, else ``unknown``."""
+    out: dict[str, object] = {}
+    for name in names:
+        if name in given:
+            out[name] = given[name]
+        elif name in ("task", "task_name"):
+            out[name] = info.name
+        elif name in ("queue", "queue_name"):
+            out[name] = info.queue
+        elif name in info.kwargs:
+            out[name] = info.kwargs[name]
+        else:
+            out[name] = UNKNOWN
+    return out
+
+
+def _float_header(value: object, now: float) -> float | None:
+    """A publish time from a header: a finite float not after ``now + MAX_SKEW``, clamped to ``now``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    if isinstance(value, str) and len(value) > 32:
+        return None
+    try:
+        stamp = float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(stamp) or stamp <= 0 or stamp > now + MAX_SKEW:
+        return None
+    return min(stamp, now)
+
+
+def _eta_seconds(eta: object) -> float | None:
+    if isinstance(eta, datetime):
+        return eta.timestamp()
+    if isinstance(eta, str) and len(eta) <= 64:
+        try:
+            parsed = datetime.fromisoformat(eta)
+        except ValueError:
+            return None
+        return parsed.timestamp()
+    return None
+
+
+def _header(request: Any, name: str) -> Any:
+    """A header of a task request (Celery copies message headers onto the request context)."""
+    value = getattr(request, name, None)
+    if value is None:
+        headers = getattr(request, "headers", None)
+        if isinstance(headers, Mapping):
+            value = headers.get(name)
+    return value
+
+
+def _queue_of(request: Any) -> str:
+    info = getattr(request, "delivery_info", None) or {}
+    if isinstance(info, Mapping):
+        queue = info.get("routing_key") or info.get("queue")
+        if isinstance(queue, str) and queue:
+            return queue
+    return UNKNOWN
+
+
+@dataclass
+class _Running:
+    job: Job
+    token: contextvars.Token[Any] | None
+
+
+class CeleryMetrics:
+    """The signal handlers for one Celery app; :func:`instrument_celery` connects them."""
+
+    def __init__(
+        self,
+        app: Any,
+        telemetry: Telemetry,
+        job: str,
+        *,
+        attributes: Attributes = None,
+        errors: str | None = None,
+        error_label: str = "error_type",
+        revoked: str | None = None,
+        include: Callable[[str], bool] | None = None,
+        on_process_init: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        propagate_context: bool = True,
+    ) -> None:
+        self.app = app
+        self.telemetry = telemetry
+        self.tracker: JobTracker = telemetry.job(job, clock=clock) if clock is not time.time else telemetry.job(job)
+        self.clock = clock
+        self.names = self.tracker.model.attributes
+        self._attributes = attributes
+        self.errors: Instrument | None = telemetry.metric(errors) if errors else None
+        self.error_label = error_label
+        if self.errors is not None and error_label not in self.errors.names:
+            raise ValueError(f"{errors} has no label {error_label!r}; it has {', '.join(self.errors.names)}")
+        self.revoked: Instrument | None = telemetry.metric(revoked) if revoked else None
+        self.include = include or (lambda name: not name.startswith("celery."))
+        self.on_process_init = on_process_init
+        self.propagate_context = propagate_context
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+        self._uid = f"jobpulse-celery-{id(self)}"
+        self._connected = False
+        self._internal = _errors_counter(telemetry) if telemetry.registry is not None else None
+
+    # -- wiring ---------------------------------------------------------------------------------------
+    def _pairs(self) -> list[tuple[Any, Callable[..., None]]]:
+        return [
+            (_signals.before_task_publish, self._on_publish),
+            (_signals.task_prerun, self._on_prerun),
+            (_signals.task_success, self._on_success),
+            (_signals.task_failure, self._on_failure),
+            (_signals.task_retry, self._on_retry),
+            (_signals.task_revoked, self._on_revoked),
+            (_signals.task_postrun, self._on_postrun),
+            (_signals.worker_process_init, self._on_process_init),
+        ]
+
+    def connect(self) -> CeleryMetrics:
+        if not self._connected:
+            for signal, handler in self._pairs():
+                signal.connect(handler, weak=False, dispatch_uid=self._uid)
+            self._connected = True
+        return self
+
+    def disconnect(self) -> None:
+        if self._connected:
+            for signal, handler in self._pairs():
+                signal.disconnect(handler, dispatch_uid=self._uid)
+            self._connected = False
+
+    @property
+    def running(self) -> int:
+        """Tasks started in this process and not finished."""
+        return len(self._running)
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def _values(self, info: TaskInfo) -> dict[str, object]:
+        given = self._attributes
+        if callable(given):
+            given = given(info)
+        return default_attributes(self.names, given or {}, info)
+
+    def _failed(self, where: str) -> None:
+        LOGGER.debug("jobpulse celery %s handler failed", where, exc_info=True)
+        if self._internal is not None:
+            self._internal.labels("celery").inc()
+
+    def _ours(self, task: Any) -> bool:
+        return task is not None and getattr(task, "app", None) is self.app and self.include(str(task.name))
+
+    def _subset(self, instrument: Instrument, values: Mapping[str, object], **extra: object) -> dict[str, object]:
+        merged = {**values, **extra}
+        return {name: merged.get(name, UNKNOWN) for name in instrument.names}
+
+    # -- producer -------------------------------------------------------------------------------------
+    def _on_publish(
+        self,
+        sender: Any = None,
+        body: Any = None,
+        routing_key: Any = None,
+        headers: Any = None,
+        **_: Any,
+    ) -> None:
+        try:
+            if not isinstance(headers, dict):
+                return  # protocol 1 messages carry no headers of their own
+            name = str(headers.get("task") or sender or "")
+            if not self.include(name):
+                return
+            headers[PUBLISHED_AT] = repr(self.clock())
+            if self.propagate_context:
+                ctx = _context.current()
+                if ctx is not None:
+                    headers[TRACEPARENT] = ctx.traceparent
+                    headers[REQUEST_ID] = ctx.request_id
+            retries = headers.get("retries") or 0
+            if isinstance(retries, int) and retries > 0:
+                return  # a retry's republish: counted by task_retry in the worker
+            args: tuple[Any, ...] = ()
+            kwargs: Mapping[str, Any] = {}
+            if isinstance(body, (tuple, list)) and len(body) >= 2:
+                args = tuple(body[0]) if isinstance(body[0], (list, tuple)) else ()
+                kwargs = body[1] if isinstance(body[1], Mapping) else {}
+            queue = routing_key if isinstance(routing_key, str) and routing_key else UNKNOWN
+            info = TaskInfo(name, queue, args, kwargs)
+            task_id = _context.valid_request_id(headers.get("id"))
+            self.tracker.enqueue_shared(task_id, **self._values(info))
+        except Exception:
+            self._failed("before_task_publish")
+
+    # -- worker ---------------------------------------------------------------------------------------
+    def _on_prerun(self, task_id: Any = None, task: Any = None, args: Any = None, kwargs: Any = None, **_: Any) -> None:
+        try:
+            if not self._ours(task):
+                return
+            request = task.request
+            now = self.clock()
+            info = TaskInfo(
+                str(task.name),
+                _queue_of(request),
+                tuple(args or ()),
+                kwargs if isinstance(kwargs, Mapping) else {},
+            )
+            values = self._values(info)
+            safe_id = _context.valid_request_id(task_id if isinstance(task_id, str) else None)
+            published = _float_header(_header(request, PUBLISHED_AT), now)
+            eager = bool(getattr(request, "is_eager", False))
+            if published is None and eager:
+                self.tracker.enqueue_shared(safe_id, **values)
+                published = now
+            eta = _eta_seconds(_header(request, "eta"))
+            since = published if eta is None or published is None else max(published, min(eta, now))
+            retries = getattr(request, "retries", 0)
+            attempts = retries + 1 if isinstance(retries, int) and retries >= 0 else 1
+            job = self.tracker.adopt(safe_id, enqueued_at=since, attempts=attempts, wait=since is not None, **values)
+            token = None
+            if self.propagate_context:
+                token = _context._current.set(self._context_for(request, safe_id))
+            job.start()
+            if isinstance(task_id, str):
+                with self._lock:
+                    self._running[task_id] = _Running(job, token)
+        except Exception:
+            self._failed("task_prerun")
+
+    def _context_for(self, request: Any, job_id: str | None) -> _context.RequestContext:
+        parsed = _context.parse_traceparent(_str_or_none(_header(request, TRACEPARENT)))
+        request_id = _context.valid_request_id(_str_or_none(_header(request, REQUEST_ID)))
+        if parsed is None:
+            ctx = _context.RequestContext(request_id=request_id)
+        else:
+            trace_id, parent, sampled = parsed
+            ctx = _context.RequestContext(trace_id, None, request_id, parent_span_id=parent, sampled=sampled)
+        ctx.job_id = job_id
+        return ctx
+
+    def _get(self, task_id: Any) -> _Running | None:
+        if not isinstance(task_id, str):
+            return None
+        return self._running.get(task_id)
+
+    def _on_success(self, sender: Any = None, **_: Any) -> None:
+        try:
+            if sender is None:
+                return
+            running = self._get(getattr(sender.request, "id", None))
+            if running is not None:
+                running.job.succeed()
+        except Exception:
+            self._failed("task_success")
+
+    def _on_failure(self, sender: Any = None, task_id: Any = None, exception: Any = None, **_: Any) -> None:
+        try:
+            running = self._get(task_id)
+            if running is None:
+                return
+            if running.job.fail(exception) and self.errors is not None:
+                labels = self._subset(self.errors, running.job.attributes, **{self.error_label: error_class(exception)})
+                self.errors.labels(**labels).inc()
+        except Exception:
+            self._failed("task_failure")
+
+    def _on_retry(self, sender: Any = None, request: Any = None, **_: Any) -> None:
+        try:
+            running = self._get(getattr(request, "id", None))
+            if running is not None:
+                running.job.retry()
+        except Exception:
+            self._failed("task_retry")
+
+    def _on_revoked(self, sender: Any = None, request: Any = None, terminated: Any = False, **_: Any) -> None:
+        try:
+            task_id = getattr(request, "id", None)
+            name = str(getattr(request, "task_name", None) or getattr(sender, "name", "") or "")
+            if not self.include(name):
+                return
+            with self._lock:
+                running = self._running.pop(task_id, None) if isinstance(task_id, str) else None
+            if running is not None:
+                running.job.fail()
+                values: Mapping[str, object] = running.job.attributes
+            else:
+                kwargs = getattr(request, "kwargs", None)
+                info = TaskInfo(name, _queue_of(request), (), kwargs if isinstance(kwargs, Mapping) else {})
+                values = self._values(info)
+            if self.revoked is not None:
+                self.revoked.labels(**self._subset(self.revoked, values)).inc()
+        except Exception:
+            self._failed("task_revoked")
+
+    def _on_postrun(self, task_id: Any = None, task: Any = None, state: Any = None, **_: Any) -> None:
+        try:
+            if not isinstance(task_id, str):
+                return
+            with self._lock:
+                running = self._running.pop(task_id, None)
+            if running is None:
+                return
+            job = running.job
+            if job.state == "running":
+                # Ignore/Reject, or a success/failure signal that did not arrive: close the attempt
+                if state == "SUCCESS":
+                    job.succeed()
+                else:
+                    job.fail()
+            if running.token is not None:
+                with contextlib.suppress(ValueError):  # set in another context (should not happen): leave it
+                    _context._current.reset(running.token)
+        except Exception:
+            self._failed("task_postrun")
+
+    def _on_process_init(self, **_: Any) -> None:
+        # a forked pool child: nothing is running here yet; locks may have been copied held
+        self._running = {}
+        self._lock = threading.Lock()
+        if self.on_process_init is not None:
+            try:
+                self.on_process_init()
+            except Exception:
+                self._failed("worker_process_init")
+
+
+def _str_or_none(value: object) -> str | bytes | None:
+    return value if isinstance(value, (str, bytes)) else None
+
+
+_ERRORS_COUNTERS: dict[int, Any] = {}
+
+
+def _errors_counter(telemetry: Telemetry) -> Any:
+    """``jobpulse_instrumentation_errors_total{integration}`` in the telemetry's registry (one per registry)."""
+    from prometheus_client import Counter
+
+    registry = telemetry.registry
+    key = id(registry)
+    counter = _ERRORS_COUNTERS.get(key)
+    if counter is None:
+        try:
+            counter = Counter(
+                "jobpulse_instrumentation_errors",
+                "Instrumentation handlers that failed (the error was logged at debug level and dropped).",
+                ["integration"],
+                registry=registry,
+            )
+        except ValueError:  # already registered by another integration in this registry
+            collectors = getattr(registry, "_names_to_collectors", {})
+            counter = collectors.get("jobpulse_instrumentation_errors")
+        _ERRORS_COUNTERS[key] = counter
+    return counter
+
+
+def instrument_celery(
+    app: Any,
+    telemetry: Telemetry,
+    job: str,
+    *,
+    attributes: Attributes = None,
+    errors: str | None = None,
+    error_label: str = "error_type",
+    revoked: str | None = None,
+    include: Callable[[str], bool] | None = None,
+    on_process_init: Callable[[], None] | None = None,
+    clock: Callable[[], float] = time.time,
+    propagate_context: bool = True,
+) -> CeleryMetrics:
+    """Connect jobpulse's signal handlers for ``app``'s tasks, mapped onto the spec's job ``job``.
+
+    Call it where the app is defined, so both the producer and the worker (every pool child) run it.
+    ``attributes`` gives the job's label values: a mapping of fixed values, or a function of
+    :class:`TaskInfo`; unnamed attributes default to the task name (``task``/``task_name``), its queue
+    (``queue``/``queue_name``) or the task's keyword argument of the same name. ``errors`` names a counter
+    with an ``error_label`` label (the exception class) and any of the job's attributes; ``revoked`` a
+    counter of revoked tasks. ``include`` filters task names (default: all but Celery's own ``celery.*``).
+    Returns the handlers; ``.disconnect()`` removes them.
+    """
+    return CeleryMetrics(
+        app,
+        telemetry,
+        job,
+        attributes=attributes,
+        errors=errors,
+        error_label=error_label,
+        revoked=revoked,
+        include=include,
+        on_process_init=on_process_init,
+        clock=clock,
+        propagate_context=propagate_context,
+    ).connect()
