@@ -79,6 +79,10 @@ def backtest_command(
     from jobpulse.verify.backtest.scenarios import Scenario, load_section, plan_backtest
 
     model = load_or_exit(spec)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        fail("the backtest report's plots need matplotlib: pip install 'jobpulse[backtest]'")
     step_text = resolution or model.service.scrape_interval
     try:
         step = float(duration_seconds(step_text))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -324,6 +325,7 @@ def run_backtest(
     resolution: int,
     workdir: Path | None = None,
     progress: Callable[[Scenario, str, float], None] | None = None,
+    workers: int = 2,
 ) -> BacktestResult:
     """Run every planned scenario; raises MissingBinaryError when promtool/prometheus are not installed."""
     promtool = require_binary("promtool")
@@ -331,27 +333,30 @@ def run_backtest(
     build = compile_spec(plan.spec)
     rule_file = build.get(build.rule_file).content
     began = time.perf_counter()
-    results = []
     with tempfile.TemporaryDirectory(prefix="jobpulse-backtest-") as scratch:
         base = Path(workdir or scratch)
-        for index, scenario in enumerate(plan.scenarios):
+
+        def one(index: int, scenario: Scenario) -> ScenarioResult:
             scenario_dir = base / f"{index:02d}-{scenario.name}"
             scenario_dir.mkdir(parents=True, exist_ok=True)
 
-            def tell(what: str, fraction: float, scenario: Scenario = scenario) -> None:
+            def tell(what: str, fraction: float) -> None:
                 if progress is not None:
                     progress(scenario, what, fraction)
 
-            results.append(
-                run_scenario(
-                    plan,
-                    scenario,
-                    rule_file,
-                    resolution=resolution,
-                    workdir=scenario_dir,
-                    promtool=promtool,
-                    prometheus=prometheus,
-                    progress=tell,
-                )
+            return run_scenario(
+                plan,
+                scenario,
+                rule_file,
+                resolution=resolution,
+                workdir=scenario_dir,
+                promtool=promtool,
+                prometheus=prometheus,
+                progress=tell,
             )
+
+        # Two scenarios at a time: while one simulates (Python), the other waits on promtool and Prometheus.
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(plan.scenarios)))) as pool:
+            futures = [pool.submit(one, index, scenario) for index, scenario in enumerate(plan.scenarios)]
+            results = [future.result() for future in futures]
     return BacktestResult(plan, resolution, results, time.perf_counter() - began)
