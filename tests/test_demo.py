@@ -299,3 +299,17 @@ def test_missing_alertmanager_still_starts_prometheus(
     finally:
         started.stop()
     assert started.pids == []
+
+
+def test_p95_is_shown_in_milliseconds_whatever_the_histogram_unit() -> None:
+    from jobpulse.demo.stats import JobMetrics
+    from jobpulse.spec.load import load_spec
+
+    root = Path(__file__).resolve().parents[1] / "examples"
+    preview = JobMetrics.from_spec(load_spec(root / "preview_jobs" / "jobpulse.yaml"))
+    platform = JobMetrics.from_spec(load_spec(root / "platform" / "jobpulse.yaml"))
+    assert preview is not None and platform is not None
+    assert preview.ms_per_unit == 1.0  # the seed's _ms histogram
+    assert not preview.queries()["p95_ms"].startswith("1000 *")
+    assert platform.ms_per_unit == 1000.0  # a _seconds histogram
+    assert platform.queries()["p95_ms"].startswith("1000 * histogram_quantile(")

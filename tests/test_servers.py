@@ -67,9 +67,7 @@ def metrics_target() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def alertmanager(
-    alertmanager_bin: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AlertmanagerServer]:
+def alertmanager(alertmanager_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlertmanagerServer]:
     with AlertmanagerServer(workdir=tmp_path_factory.mktemp("alertmanager"), binary=alertmanager_bin) as am:
         yield am
 
@@ -118,9 +116,7 @@ def test_scrapes_metric_and_evaluates_recording_rule(prometheus: PrometheusServe
 def test_alert_fires_in_prometheus(prometheus: PrometheusServer) -> None:
     def firing() -> list[dict[str, Any]]:
         return [
-            a
-            for a in prometheus.alerts()
-            if a["labels"]["alertname"] == "DemoAlwaysFiring" and a["state"] == "firing"
+            a for a in prometheus.alerts() if a["labels"]["alertname"] == "DemoAlwaysFiring" and a["state"] == "firing"
         ]
 
     [alert] = eventually(prometheus, firing)
@@ -140,9 +136,7 @@ def test_alert_reaches_alertmanager(prometheus: PrometheusServer, alertmanager: 
 
 
 @pytest.mark.integration
-def test_servers_listen_on_loopback_only(
-    prometheus: PrometheusServer, alertmanager: AlertmanagerServer
-) -> None:
+def test_servers_listen_on_loopback_only(prometheus: PrometheusServer, alertmanager: AlertmanagerServer) -> None:
     for server in (prometheus, alertmanager):
         assert server.pid is not None
         listeners = _listening_sockets(server.pid)
@@ -182,9 +176,7 @@ def test_generated_config_passes_promtool(promtool: str, tmp_path: Path) -> None
 
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
-    result = subprocess.run(
-        [promtool, "check", "config", str(path)], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -49,6 +49,7 @@ class JobMetrics:
     failure: str
     duration: str | None
     queue_depth: str | None
+    ms_per_unit: float = 1.0  # 1000 for a histogram in seconds, 1 for one in milliseconds
 
     @classmethod
     def from_spec(cls, spec: Spec) -> JobMetrics | None:
@@ -64,6 +65,7 @@ class JobMetrics:
             failure=job.failure,
             duration=job.duration.name if job.duration else None,
             queue_depth=job.queue_depth.name if job.queue_depth else None,
+            ms_per_unit=1000.0 / job.duration.unit_scale if job.duration else 1.0,
         )
 
     def queries(self) -> dict[str, str]:
@@ -83,6 +85,8 @@ class JobMetrics:
                 f"histogram_quantile(0.95, sum by (le) "
                 f'(rate({self.duration}_bucket{{{self.outcome_label}="{self.success}"}}[15m])))'
             )
+            if self.ms_per_unit != 1.0:
+                queries["p95_ms"] = f"{self.ms_per_unit:g} * {queries['p95_ms']}"
         if self.queue_depth:
             queries["queue_depth"] = f"sum({self.queue_depth})"
         return queries
@@ -218,7 +222,8 @@ class RegistryWindow:
         if self.metrics.duration:
             old = dict(base.buckets)
             delta = tuple((le, count - old.get(le, 0.0)) for le, count in now.buckets)
-            snap.p95_ms = histogram_quantile(0.95, delta)
+            p95 = histogram_quantile(0.95, delta)
+            snap.p95_ms = None if p95 is None else p95 * self.metrics.ms_per_unit
         snap.sources = {name: "app" for name in FIELDS if getattr(snap, name) is not None}
         return snap
 

@@ -351,9 +351,7 @@ class PrometheusServer(_Server):
         result: list[dict[str, Any]] = self._api("query", params)["result"]
         return result
 
-    def query_range(
-        self, promql: str, start: float, end: float, step: float | str = "1s"
-    ) -> list[dict[str, Any]]:
+    def query_range(self, promql: str, start: float, end: float, step: float | str = "1s") -> list[dict[str, Any]]:
         """Range query (``start``/``end`` as Unix timestamps); returns ``data.result``."""
         params = {"query": promql, "start": str(start), "end": str(end), "step": str(step)}
         result: list[dict[str, Any]] = self._api("query_range", params)["result"]
