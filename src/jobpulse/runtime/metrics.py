@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from jobpulse.runtime.multiprocess import gauge_modes
 from jobpulse.spec.load import load_spec
 from jobpulse.spec.model import Metric, Spec
 
@@ -157,10 +158,14 @@ class Telemetry:
         )
         self._overflow_children: dict[tuple[str, str], Any] = {}
         self.instruments: dict[str, Instrument] = {}
+        # multi-process mode of each gauge (ignored in a single process): see jobpulse.runtime.multiprocess
+        modes = gauge_modes(spec)
         for metric in spec.metrics.values():
             kwargs: dict[str, Any] = {"registry": registry}
             if metric.buckets is not None:
                 kwargs["buckets"] = metric.buckets
+            if metric.type == "gauge":
+                kwargs["multiprocess_mode"] = modes[metric.name]
             collector = _COLLECTORS[metric.type](metric.name, metric.help, metric.label_names, **kwargs)
             self.instruments[metric.name] = Instrument(metric, collector, self)
         self._trackers: dict[str, JobTracker] = {}

@@ -1,0 +1,632 @@
+"""prometheus_client's multi-process mode, set up by jobpulse, with compaction of dead workers' files.
+
+In multi-process mode (gunicorn or uvicorn workers, Celery prefork children) every process writes its samples
+to its own memory-mapped ``*.db`` files in one directory, and one ``/metrics`` per host merges them. Left alone,
+that directory grows by a few files per worker restart and every scrape reads all of them — after thousands of
+restarts a scrape takes seconds. Deleting dead workers' files would make their counters go backwards.
+:func:`compact` merges the files of dead processes into one compacted file per kind instead:
+
+* counters, histograms and summaries are summed (rounded *up* to the next float when the exact sum is not
+  representable, so a scrape after a compaction is never lower than the one before);
+* gauges follow their multi-process mode: ``live*`` modes are dropped (the process is gone, as
+  ``mark_process_dead`` does), ``sum``/``max``/``min``/``mostrecent`` are merged the way the collector would
+  merge them, and ``all`` keeps its per-process files (its ``pid`` label comes from the file name).
+
+A compaction and a scrape never see each other half done: scrapes read under a shared ``flock`` and the
+compactor swaps files under an exclusive one. A crash between writing the compacted file and deleting the
+merged ones cannot double count: the swap is journaled first, readers apply the journal's view, and the next
+compaction rolls it forward. See ``docs/multiprocess.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import math
+import os
+import re
+import struct
+import tempfile
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, values
+from prometheus_client import multiprocess as _pm
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
+
+if TYPE_CHECKING:
+    from jobpulse.runtime.exposition import MetricsApp
+    from jobpulse.spec.model import Spec
+
+__all__ = [
+    "GAUGE_MODES",
+    "CompactionResult",
+    "DbFile",
+    "MultiprocessCollector",
+    "celery_worker_process_shutdown",
+    "compact",
+    "connect_celery",
+    "gauge_modes",
+    "gunicorn_child_exit",
+    "mark_process_dead",
+    "metrics_app",
+    "multiprocess_registry",
+    "parse_name",
+    "pid_alive",
+    "round_up_sum",
+    "setup_multiprocess",
+    "visible_files",
+    "write_db",
+]
+
+log = logging.getLogger("jobpulse.multiprocess")
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+GAUGE_MODES = frozenset(
+    ("all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent")
+)
+#: Kinds whose compacted value is a sum that must never decrease (counters and what behaves like them).
+_MONOTONIC = ("counter", "histogram", "summary")
+_MERGED_GAUGES = ("sum", "max", "min", "mostrecent")
+COMPACTED = "jobpulse-compacted-"
+_COMPACTED_RE = re.compile(r"jobpulse-compacted-(\d+)\.db$")
+_READ_LOCK = ".jobpulse-read.lock"
+_COMPACT_LOCK = ".jobpulse-compact.lock"
+JOURNAL = ".jobpulse-compaction.json"
+#: Gauge mode per job role: in-flight attempts belong to the process running them (gone when it dies);
+#: queue depth is incremented by producers and decremented by workers, so it must outlive both.
+ROLE_MODES = {"in_flight": "livesum", "queue_depth": "sum"}
+#: Mode of a gauge the spec says nothing about: one value per live process would add a ``pid`` label
+#: (unbounded across restarts); the largest live value is right for values every process observes alike.
+DEFAULT_GAUGE_MODE = "livemax"
+
+# prometheus_client has no annotations on these: typed as Any once, here
+_STOCK: Any = _pm.MultiProcessCollector
+_PM: Any = _pm
+_VALUES: Any = values
+_MMAP: Any = MmapedDict
+_GO: Any = floatToGoString
+
+_overrides: dict[str, str] = {}
+_overrides_lock = threading.Lock()
+
+
+# --- setup ---------------------------------------------------------------------------------------------------
+
+
+def setup_multiprocess(
+    directory: str | Path | None = None, *, modes: Mapping[str, str] | None = None, wipe: bool = False
+) -> Path:
+    """Switch prometheus_client to multi-process mode, writing to ``directory``; returns the directory.
+
+    Call it once in the parent before workers start (gunicorn's ``on_starting``/config file, the Celery
+    master) and *before* any metric is created: ``PROMETHEUS_MULTIPROC_DIR`` is set so children inherit it.
+    ``directory`` defaults to ``$PROMETHEUS_MULTIPROC_DIR``. ``modes`` overrides gauge modes by metric name
+    (see :func:`gauge_modes`). ``wipe=True`` deletes stale ``*.db`` files of an earlier run — only do that
+    at a fresh start of the whole host, when no worker of the old run is alive.
+    """
+    for name, mode in (modes or {}).items():
+        if mode not in GAUGE_MODES:
+            raise ValueError(f"gauge {name}: unknown multiprocess mode {mode!r}; use one of {sorted(GAUGE_MODES)}")
+    path = _directory(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    if wipe:
+        for stale in path.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        (path / JOURNAL).unlink(missing_ok=True)
+    os.environ[ENV] = str(path)
+    if not getattr(values.ValueClass, "_multiprocess", False):
+        # prometheus_client picks its value class when it is imported; switch it for metrics created from now on
+        values.ValueClass = _VALUES.MultiProcessValue()
+    if modes:
+        with _overrides_lock:
+            _overrides.update(modes)
+    return path
+
+
+def gauge_modes(spec: Spec, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The multi-process mode of every gauge in the spec.
+
+    ``livesum`` for a job's in-flight gauge, ``sum`` for its queue-depth gauge, ``livemax`` otherwise; an
+    override (``overrides`` or :func:`setup_multiprocess`'s ``modes``) wins.
+    """
+    modes: dict[str, str] = {}
+    for metric in spec.metrics.values():
+        if metric.type == "gauge":
+            modes[metric.name] = DEFAULT_GAUGE_MODE
+    for job in spec.jobs.values():
+        for role, mode in ROLE_MODES.items():
+            metric = getattr(job, role)
+            if metric is not None:
+                modes[metric.name] = mode
+    with _overrides_lock:
+        modes.update({k: v for k, v in _overrides.items() if k in modes})
+    if overrides:
+        modes.update({k: v for k, v in overrides.items() if k in modes})
+    return modes
+
+
+def gauge_mode(spec: Spec, name: str) -> str:
+    """The multi-process mode of one gauge of the spec (what :class:`~jobpulse.runtime.metrics.Telemetry` uses)."""
+    return gauge_modes(spec).get(name, DEFAULT_GAUGE_MODE)
+
+
+def _directory(directory: str | Path | None) -> Path:
+    raw = directory if directory is not None else os.environ.get(ENV)
+    if not raw:
+        raise ValueError(f"give a directory or set {ENV}")
+    return Path(raw)
+
+
+# --- file names ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DbFile:
+    """One ``*.db`` file: its kind (``counter``, ``gauge_livesum``, ...), owner (a pid or compacted) and path."""
+
+    path: str
+    kind: str  # counter | histogram | summary | gauge
+    mode: str  # gauge mode, "" for the others
+    owner: str  # the part after the kind: a pid, or jobpulse-compacted-<generation>
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.kind}_{self.mode}" if self.mode else self.kind
+
+    @property
+    def generation(self) -> int | None:
+        match = _COMPACTED_RE.match(self.owner + ".db")
+        return int(match.group(1)) if match else None
+
+    @property
+    def pid(self) -> int | None:
+        return int(self.owner) if self.owner.isdigit() else None
+
+
+def parse_name(path: str) -> DbFile | None:
+    name = Path(path).name
+    if not name.endswith(".db"):
+        return None
+    parts = name[:-3].split("_", 2)
+    if parts[0] == "gauge" and len(parts) == 3:
+        return DbFile(path, "gauge", parts[1], parts[2])
+    if parts[0] != "gauge" and len(parts) >= 2:
+        return DbFile(path, parts[0], "", "_".join(parts[1:]))
+    return None
+
+
+# --- locking and the journal -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _flock(path: Path, kind: int) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, kind)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _read_journal(directory: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((directory / JOURNAL).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:  # a torn journal cannot exist (it is renamed in), but never crash a scrape
+        log.warning("unreadable compaction journal in %s: %s", directory, exc)
+        return None
+    return data
+
+
+def visible_files(directory: Path) -> list[str]:
+    """The ``*.db`` files a reader must merge: the directory's, as a finished compaction would leave them.
+
+    Call with the read lock held. If a compactor died between journaling a swap and finishing it, the journal
+    says which files were merged (excluded here) and which compacted files replace them (included, from their
+    temporary names if not renamed yet) — so a crash never double counts or loses a sample.
+    """
+    files = _db_files(directory)
+    journal = _read_journal(directory)
+    if journal is None:
+        return files
+    merged = {str(directory / name) for name in journal.get("delete", [])}
+    present = set(files)
+    out = [f for f in files if f not in merged]
+    for tmp, final in journal.get("rename", {}).items():
+        if str(directory / final) not in present and (directory / tmp).exists():
+            out.append(str(directory / tmp))
+    return out
+
+
+def _db_files(directory: Path) -> list[str]:
+    return [str(p) for p in directory.glob("*.db")]
+
+
+def _roll_forward(directory: Path, *, crash_after_renames: bool = False) -> None:
+    """Finish an interrupted swap (exclusive read lock held): rename compacted files in, delete merged ones."""
+    journal = _read_journal(directory)
+    if journal is None:
+        return
+    for tmp, final in journal.get("rename", {}).items():
+        with contextlib.suppress(FileNotFoundError):
+            (directory / tmp).replace(directory / final)
+    if crash_after_renames:
+        return
+    for name in journal.get("delete", []):
+        (directory / name).unlink(missing_ok=True)
+    _fsync_dir(directory)
+    (directory / JOURNAL).unlink(missing_ok=True)
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- merging ---------------------------------------------------------------------------------------------------
+
+
+def round_up_sum(parts: list[float]) -> float:
+    """The exact sum of ``parts`` rounded towards +inf (``math.fsum`` rounds to nearest)."""
+    total = math.fsum(parts)
+    if math.isfinite(total) and math.fsum([*parts, -total]) > 0:
+        return math.nextafter(total, math.inf)
+    return total
+
+
+def merge_values(kind: str, mode: str, files: Iterable[str]) -> dict[str, tuple[float, float]]:
+    """mmap key → (value, timestamp) of ``files`` of one kind merged into one file's worth.
+
+    Counters, histograms (per-bucket counts, not cumulative, as the files store them) and summaries: the
+    rounded-up exact sum; gauges: ``sum`` (exact sum), ``max``, ``min``, ``mostrecent`` (latest timestamp).
+    """
+    parts: dict[str, list[float]] = defaultdict(list)
+    latest: dict[str, tuple[float, float]] = {}
+    for path in files:
+        for key, value, timestamp, _ in _MMAP.read_all_values_from_file(path):
+            if kind == "gauge" and mode == "mostrecent":
+                current = latest.get(key)
+                if current is None or timestamp > current[1]:
+                    latest[key] = (value, timestamp)
+            else:
+                parts[key].append(value)
+    if kind == "gauge" and mode == "mostrecent":
+        return latest
+    out: dict[str, tuple[float, float]] = {}
+    for key, numbers in parts.items():
+        if kind in _MONOTONIC:
+            out[key] = (round_up_sum(numbers), 0.0)
+        elif mode == "sum":
+            out[key] = (math.fsum(numbers), 0.0)
+        elif mode == "max":
+            out[key] = (max(numbers), 0.0)
+        elif mode == "min":
+            out[key] = (min(numbers), 0.0)
+        else:
+            raise ValueError(f"cannot merge {kind} files in mode {mode!r}")
+    return out
+
+
+def write_db(path: Path, entries: Mapping[str, tuple[float, float]]) -> None:
+    """Write a prometheus_client mmap file with ``entries`` (key → value, timestamp), fsynced."""
+    body = bytearray()
+    for key in sorted(entries):
+        value, timestamp = entries[key]
+        encoded = key.encode("utf-8")
+        padded = encoded + b" " * (8 - (len(encoded) + 4) % 8)
+        body += struct.pack(f"i{len(padded)}sdd", len(encoded), padded, value, timestamp)
+    used = 8 + len(body)
+    with path.open("wb") as out:
+        out.write(struct.pack("ii", used, 0))
+        out.write(body)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+# --- compaction ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CompactionResult:
+    """What one :func:`compact` call did."""
+
+    generation: int | None = None
+    merged_files: int = 0
+    dropped_files: int = 0  # live* gauge files of dead processes
+    kept_files: int = 0  # gauge "all" files of dead processes (their pid label comes from the file name)
+    dead_pids: set[int] = field(default_factory=set)
+    compacted_files: list[str] = field(default_factory=list)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (pid namespace)."""
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
+def compact(
+    directory: str | Path | None = None,
+    *,
+    dead: Iterable[int] | None = None,
+    is_alive: Callable[[int], bool] = pid_alive,
+    min_files: int = 1,
+    _crash: str | None = None,
+) -> CompactionResult:
+    """Merge the ``*.db`` files of dead processes into one compacted file per kind; returns what it did.
+
+    A process counts as dead when its pid is in ``dead`` or ``is_alive(pid)`` is false (``os.kill(pid, 0)``:
+    the directory must belong to one host and one pid namespace, as prometheus_client requires anyway). The
+    caller's own pid is never compacted. Nothing happens below ``min_files`` dead files.
+    """
+    path = _directory(directory)
+    result = CompactionResult()
+    own = os.getpid()
+    dead_set = set(dead or ())
+    with _flock(path / _COMPACT_LOCK, fcntl.LOCK_EX):
+        if (path / JOURNAL).exists():
+            with _flock(path / _READ_LOCK, fcntl.LOCK_EX):
+                _roll_forward(path)
+        else:  # compacted files written by a compactor that died before journaling them: never visible
+            for stray in path.glob(f"*_{COMPACTED}*.db.tmp"):
+                stray.unlink(missing_ok=True)
+        files = [f for f in (parse_name(p) for p in _db_files(path)) if f is not None]
+        generations = [g for g in (f.generation for f in files) if g is not None]
+        by_prefix: dict[str, list[DbFile]] = defaultdict(list)
+        drop: list[DbFile] = []
+        for f in files:
+            pid = f.pid
+            if pid is None or pid == own or (pid not in dead_set and is_alive(pid)):
+                continue
+            result.dead_pids.add(pid)
+            if f.kind == "gauge" and f.mode.startswith("live"):
+                drop.append(f)
+            elif f.kind == "gauge" and f.mode not in _MERGED_GAUGES:
+                result.kept_files += 1
+            else:
+                by_prefix[f.prefix].append(f)
+        candidates = sum(len(v) for v in by_prefix.values()) + len(drop)
+        if candidates < min_files or candidates == 0:
+            return result
+        generation = max(generations, default=0) + 1
+        renames: dict[str, str] = {}
+        delete: list[str] = [Path(f.path).name for f in drop]
+        for prefix, group in sorted(by_prefix.items()):
+            previous = [f for f in files if f.prefix == prefix and f.generation is not None]
+            sources = previous + group
+            kind, _, mode = prefix.partition("_")
+            entries = merge_values(kind, mode, [f.path for f in sources])
+            final = f"{prefix}_{COMPACTED}{generation:06d}.db"
+            # "<final>.tmp": invisible to the *.db glob, yet named so that a reader applying the journal
+            # parses its kind and gauge mode from it like from the final name
+            tmp = f"{final}.tmp"
+            write_db(path / tmp, entries)
+            renames[tmp] = final
+            delete += [Path(f.path).name for f in sources]
+            result.merged_files += len(group)
+            result.compacted_files.append(final)
+        result.dropped_files = len(drop)
+        result.generation = generation
+        _write_journal(path, {"generation": generation, "rename": renames, "delete": delete})
+        if _crash == "journal":  # for tests: what a crash right after journaling leaves behind
+            return result
+        with _flock(path / _READ_LOCK, fcntl.LOCK_EX):
+            _roll_forward(path, crash_after_renames=_crash == "renames")
+    return result
+
+
+def _write_journal(directory: Path, journal: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".journal.", suffix=".tmp", dir=directory)
+    with os.fdopen(fd, "w") as out:
+        json.dump(journal, out)
+        out.flush()
+        os.fsync(out.fileno())
+    Path(tmp).replace(directory / JOURNAL)
+    _fsync_dir(directory)
+
+
+# --- reading: one /metrics per host ------------------------------------------------------------------------------
+
+
+class MultiprocessCollector(_pm.MultiProcessCollector):
+    """prometheus_client's ``MultiProcessCollector``, reading under jobpulse's lock and journal.
+
+    Sums are exact (``math.fsum``) so that the order files are listed in never changes a value. Every
+    scrape also reports ``jobpulse_multiprocess_files`` (files read), and :attr:`last_files` /
+    :attr:`last_series` keep the numbers of the last collect for tests and benchmarks.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None, path: str | Path | None = None) -> None:
+        self.directory = _directory(path)
+        self.last_files = 0
+        self.last_series = 0
+        _STOCK.__init__(self, registry, str(self.directory))
+
+    def collect(self) -> Iterator[Metric]:
+        with _flock(self.directory / _READ_LOCK, fcntl.LOCK_SH):
+            files = visible_files(self.directory)
+            metrics = _read_metrics(files)
+        merged = list(_accumulate(metrics))
+        self.last_files = len(files)
+        self.last_series = sum(len(m.samples) for m in merged)
+        yield from merged
+        yield GaugeMetricFamily(
+            "jobpulse_multiprocess_files",
+            "Multi-process *.db files read by this scrape (grows with dead workers until they are compacted).",
+            value=len(files),
+        )
+
+
+def _read_metrics(files: list[str]) -> dict[str, Metric]:
+    """prometheus_client's ``MultiProcessCollector._read_metrics``, tolerant per file.
+
+    A file can vanish (a ``live*`` gauge file removed by prometheus_client's own ``mark_process_dead``) or be
+    empty for a moment (a new worker's file between its creation and its first size): both read as no samples
+    instead of failing the whole scrape.
+    """
+    metrics: dict[str, Metric] = {}
+    key_cache: dict[str, tuple[str, str, dict[str, str], tuple[tuple[str, str], ...], str]] = {}
+    for path in files:
+        parts = Path(path).name.split("_")
+        kind = parts[0]
+        try:
+            file_values = list(_MMAP.read_all_values_from_file(path))
+        except FileNotFoundError:
+            continue
+        except (struct.error, RuntimeError) as exc:
+            if Path(path).exists() and Path(path).stat().st_size >= 8:
+                log.warning("jobpulse: skipping unreadable multiprocess file %s: %s", path, exc)
+            continue
+        for key, value, timestamp, _ in file_values:
+            parsed = key_cache.get(key)
+            if parsed is None:
+                metric_name, name, labels, help_text = json.loads(key)
+                parsed = key_cache[key] = (metric_name, name, labels, tuple(sorted(labels.items())), help_text)
+            metric_name, name, labels, labels_key, help_text = parsed
+            metric = metrics.get(metric_name)
+            if metric is None:
+                metric = metrics[metric_name] = Metric(metric_name, help_text, kind)
+            if kind == "gauge":
+                metric._multiprocess_mode = parts[1]  # type: ignore[attr-defined]
+                pid = parts[2].split(".db", 1)[0]
+                metric.add_sample(name, (*labels_key, ("pid", pid)), value, timestamp)  # type: ignore[arg-type]
+            else:
+                metric.add_sample(name, labels_key, value)  # type: ignore[arg-type]
+    return metrics
+
+
+def _accumulate(metrics: Mapping[str, Metric]) -> Iterator[Metric]:
+    """prometheus_client's accumulation (``MultiProcessCollector._accumulate_metrics``) with exact sums."""
+    for metric in metrics.values():
+        mode = getattr(metric, "_multiprocess_mode", "")
+        sums: dict[tuple[str, tuple[tuple[str, str], ...]], list[float]] = defaultdict(list)
+        picked: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, float]] = {}
+        buckets: dict[tuple[tuple[str, str], ...], dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for s in metric.samples:
+            name, labels, value, timestamp = s.name, s.labels, s.value, s.timestamp
+            # prometheus_client's reader stores labels as a sorted tuple of pairs here, not a dict
+            label_items: tuple[tuple[str, str], ...] = tuple(labels)  # type: ignore[arg-type]
+            if metric.type == "gauge":
+                if mode not in ("all", "liveall"):
+                    label_items = tuple(item for item in label_items if item[0] != "pid")
+                key = (name, label_items)
+                ts = float(timestamp or 0)
+                if mode in ("sum", "livesum"):
+                    sums[key].append(value)
+                elif mode in ("min", "livemin"):
+                    if key not in picked or value < picked[key][0]:
+                        picked[key] = (value, ts)
+                elif mode in ("max", "livemax"):
+                    if key not in picked or value > picked[key][0]:
+                        picked[key] = (value, ts)
+                elif mode in ("mostrecent", "livemostrecent"):
+                    if key not in picked or ts > picked[key][1]:
+                        picked[key] = (value, ts)
+                else:
+                    picked[key] = (value, ts)
+            elif metric.type == "histogram":
+                le = next((v for k, v in label_items if k == "le"), None)
+                if le is not None:
+                    without = tuple(item for item in label_items if item[0] != "le")
+                    buckets[without][float(le)].append(value)
+                else:
+                    sums[(name, label_items)].append(value)
+            else:
+                sums[(name, label_items)].append(value)
+        samples: list[Sample] = []
+        for (name, label_items), numbers in sums.items():
+            if metric.type == "histogram" and name.endswith("_count"):
+                continue  # recomputed from the buckets below
+            samples.append(Sample(name, dict(label_items), math.fsum(numbers)))
+        for (name, label_items), (value, _) in picked.items():
+            samples.append(Sample(name, dict(label_items), value))
+        for without, by_bound in buckets.items():
+            acc = 0.0
+            for bound in sorted(by_bound):
+                acc += math.fsum(by_bound[bound])
+                samples.append(Sample(metric.name + "_bucket", {**dict(without), "le": _GO(bound)}, acc))
+            samples.append(Sample(metric.name + "_count", dict(without), acc))
+        metric.samples = samples
+        yield metric
+
+
+def multiprocess_registry(directory: str | Path | None = None) -> tuple[CollectorRegistry, MultiprocessCollector]:
+    """A fresh registry holding only a :class:`MultiprocessCollector` of ``directory``, and the collector."""
+    registry = CollectorRegistry()
+    collector = MultiprocessCollector(registry, directory)
+    return registry, collector
+
+
+def metrics_app(directory: str | Path | None = None, *, token: str | None = None) -> MetricsApp:
+    """The host's ``/metrics``: a :class:`~jobpulse.runtime.exposition.MetricsApp` merging every process's files."""
+    from jobpulse.runtime.exposition import MetricsApp
+
+    registry, _ = multiprocess_registry(directory)
+    return MetricsApp(registry, token=token)
+
+
+# --- process-exit hooks --------------------------------------------------------------------------------------------
+
+
+def mark_process_dead(
+    pid: int, directory: str | Path | None = None, *, compact_after: int | None = 1, exiting_self: bool = False
+) -> CompactionResult | None:
+    """Bookkeeping when worker ``pid`` died: drop its ``live*`` gauges, then compact dead workers' files.
+
+    ``compact_after``: compact once at least this many dead files are waiting (``None``: never here).
+    ``exiting_self=True`` when a process reports its *own* exit (Celery's ``worker_process_shutdown``):
+    its files are only compacted by a later call, once the pid is really gone. Never raises: errors are
+    logged (instrumentation must not take the host down).
+    """
+    try:
+        path = _directory(directory)
+        _PM.mark_process_dead(pid, str(path))
+        if compact_after is None:
+            return None
+        dead = () if exiting_self else (pid,)
+        return compact(path, dead=dead, min_files=compact_after)
+    except Exception:
+        log.exception("jobpulse: marking process %s dead in the multiprocess directory failed", pid)
+        return None
+
+
+def gunicorn_child_exit(server: Any, worker: Any) -> None:
+    """gunicorn's ``child_exit`` hook: ``child_exit = jobpulse.runtime.multiprocess.gunicorn_child_exit``."""
+    mark_process_dead(int(worker.pid))
+
+
+def celery_worker_process_shutdown(pid: int | None = None, exitcode: int | None = None, **_: Any) -> None:
+    """Handler for Celery's ``worker_process_shutdown`` signal (sent in the exiting child)."""
+    mark_process_dead(pid or os.getpid(), exiting_self=True)
+
+
+def connect_celery() -> None:
+    """Connect :func:`celery_worker_process_shutdown` to Celery's ``worker_process_shutdown`` signal."""
+    from celery.signals import (  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        worker_process_shutdown,
+    )
+
+    worker_process_shutdown.connect(celery_worker_process_shutdown, weak=False)
