@@ -16,6 +16,7 @@ DEPS=(
   "promtool=prometheus"
   "prometheus-alertmanager|alertmanager=prometheus-alertmanager"
   "amtool=prometheus-alertmanager"
+  "prometheus-pushgateway|pushgateway=prometheus-pushgateway"
   "redis-server=redis-server"
   # PostgreSQL's server binaries are not on PATH on Debian: a name with a '/' is a glob, newest version wins
   "initdb|/usr/lib/postgresql/*/bin/initdb=postgresql"

@@ -45,6 +45,14 @@ def alertmanager_bin() -> str:
     return need_binary("alertmanager")
 
 
+@pytest.fixture(scope="session")
+def pushgateway_bin() -> str:
+    """Debian's ``prometheus-pushgateway`` (upstream's name ``pushgateway`` works too)."""
+    from jobpulse.verify.pushgateway import find_pushgateway
+
+    return find_pushgateway() or need_binary("prometheus-pushgateway")
+
+
 # --- end of external binaries ------------------------------------------------------------------
 
 
