@@ -43,16 +43,23 @@ import contextlib
 import contextvars
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from jobpulse.runtime import context as _context
 from jobpulse.runtime.metrics import Instrument, Telemetry
+from jobpulse.runtime.queues import (
+    UNKNOWN,
+    Attributes,
+    TaskInfo,
+    default_attributes,
+    error_class,
+    instrumentation_errors,
+)
 from jobpulse.runtime.tracker import Job, JobTracker
 
 try:
@@ -76,47 +83,6 @@ TRACEPARENT = "traceparent"
 REQUEST_ID = "x_request_id"
 #: a publish time this far in the future (clock skew between hosts) is still accepted, then clamped
 MAX_SKEW = 300.0
-UNKNOWN = "unknown"
-_CLASS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-
-
-@dataclass(frozen=True)
-class TaskInfo:
-    """What an ``attributes`` function sees of a task: its name, queue and arguments."""
-
-    name: str
-    queue: str
-    args: tuple[Any, ...] = ()
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-
-
-Attributes = Mapping[str, object] | Callable[[TaskInfo], Mapping[str, object]] | None
-
-
-def error_class(exc: BaseException | type[BaseException] | None) -> str:
-    """The exception's class name (never its message): a bounded label value."""
-    if exc is None:
-        return UNKNOWN
-    name = (exc if isinstance(exc, type) else type(exc)).__name__
-    return name if _CLASS_NAME.fullmatch(name) else UNKNOWN
-
-
-def default_attributes(names: tuple[str, ...], given: Mapping[str, object], info: TaskInfo) -> dict[str, object]:
-    """Fill the job's attributes: ``given`` first, then ``task``/``task_name`` (the task's name),
-    ``queue``/``queue_name`` (its queue), then a keyword argument of the same name, else ``unknown``."""
-    out: dict[str, object] = {}
-    for name in names:
-        if name in given:
-            out[name] = given[name]
-        elif name in ("task", "task_name"):
-            out[name] = info.name
-        elif name in ("queue", "queue_name"):
-            out[name] = info.queue
-        elif name in info.kwargs:
-            out[name] = info.kwargs[name]
-        else:
-            out[name] = UNKNOWN
-    return out
 
 
 def _float_header(value: object, now: float) -> float | None:
@@ -207,7 +173,7 @@ class CeleryMetrics:
         self._lock = threading.Lock()
         self._uid = f"jobpulse-celery-{id(self)}"
         self._connected = False
-        self._internal = _errors_counter(telemetry) if telemetry.registry is not None else None
+        self._internal = instrumentation_errors(telemetry.registry) if telemetry.registry is not None else None
 
     # -- wiring ---------------------------------------------------------------------------------------
     def _pairs(self) -> list[tuple[Any, Callable[..., None]]]:
@@ -429,31 +395,6 @@ class CeleryMetrics:
 
 def _str_or_none(value: object) -> str | bytes | None:
     return value if isinstance(value, (str, bytes)) else None
-
-
-_ERRORS_COUNTERS: dict[int, Any] = {}
-
-
-def _errors_counter(telemetry: Telemetry) -> Any:
-    """``jobpulse_instrumentation_errors_total{integration}`` in the telemetry's registry (one per registry)."""
-    from prometheus_client import Counter
-
-    registry = telemetry.registry
-    key = id(registry)
-    counter = _ERRORS_COUNTERS.get(key)
-    if counter is None:
-        try:
-            counter = Counter(
-                "jobpulse_instrumentation_errors",
-                "Instrumentation handlers that failed (the error was logged at debug level and dropped).",
-                ["integration"],
-                registry=registry,
-            )
-        except ValueError:  # already registered by another integration in this registry
-            collectors = getattr(registry, "_names_to_collectors", {})
-            counter = collectors.get("jobpulse_instrumentation_errors")
-        _ERRORS_COUNTERS[key] = counter
-    return counter
 
 
 def instrument_celery(

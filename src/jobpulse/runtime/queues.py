@@ -31,10 +31,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -45,9 +46,15 @@ __all__ = [
     "CELERY_PRIORITY_STEPS",
     "DEFAULT_NAMES",
     "RQ_STATES",
+    "UNKNOWN",
+    "Attributes",
     "QueueSnapshot",
     "QueueState",
+    "TaskInfo",
     "celery_queue_keys",
+    "default_attributes",
+    "error_class",
+    "instrumentation_errors",
 ]
 
 LOGGER = logging.getLogger("jobpulse.queues")
@@ -65,6 +72,8 @@ RQ_REGISTRIES = {
 RQ_STATES = tuple(RQ_REGISTRIES)
 #: registries scored by expiry time: only entries not yet expired are counted
 _EXPIRING = frozenset({"started", "failed", "finished"})
+UNKNOWN = "unknown"
+_CLASS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 REFRESH_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 DEFAULT_NAMES: dict[str, str] = {
     "depth": "jobpulse_queue_depth",
@@ -110,6 +119,69 @@ def _rq_time(raw: bytes | str | None) -> float | None:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What an ``attributes`` function sees of a task: its name, queue and arguments."""
+
+    name: str
+    queue: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+Attributes = Mapping[str, object] | Callable[[TaskInfo], Mapping[str, object]] | None
+
+
+def error_class(exc: BaseException | type[BaseException] | None) -> str:
+    """The exception's class name (never its message): a bounded label value."""
+    if exc is None:
+        return UNKNOWN
+    name = (exc if isinstance(exc, type) else type(exc)).__name__
+    return name if _CLASS_NAME.fullmatch(name) else UNKNOWN
+
+
+def default_attributes(names: tuple[str, ...], given: Mapping[str, object], info: TaskInfo) -> dict[str, object]:
+    """Fill the job's attributes: ``given`` first, then ``task``/``task_name`` (the task's name),
+    ``queue``/``queue_name`` (its queue), then a keyword argument of the same name, else ``unknown``."""
+    out: dict[str, object] = {}
+    for name in names:
+        if name in given:
+            out[name] = given[name]
+        elif name in ("task", "task_name"):
+            out[name] = info.name
+        elif name in ("queue", "queue_name"):
+            out[name] = info.queue
+        elif name in info.kwargs:
+            out[name] = info.kwargs[name]
+        else:
+            out[name] = UNKNOWN
+    return out
+
+
+_ERRORS_COUNTERS: dict[int, Any] = {}
+_ERRORS_LOCK = threading.Lock()
+
+
+def instrumentation_errors(registry: CollectorRegistry | None) -> Any:
+    """``jobpulse_instrumentation_errors_total{integration}`` in ``registry`` (one per registry), or None."""
+    if registry is None:
+        return None
+    with _ERRORS_LOCK:
+        counter = _ERRORS_COUNTERS.get(id(registry))
+        if counter is None:
+            try:
+                counter = Counter(
+                    "jobpulse_instrumentation_errors",
+                    "Instrumentation handlers that failed (the error was logged at debug level and dropped).",
+                    ["integration"],
+                    registry=registry,
+                )
+            except ValueError:  # registered before by a registry-sharing caller
+                counter = getattr(registry, "_names_to_collectors", {}).get("jobpulse_instrumentation_errors")
+            _ERRORS_COUNTERS[id(registry)] = counter
+        return counter
 
 
 @dataclass(frozen=True)
