@@ -8,6 +8,7 @@ from typing import Any
 from jobpulse.compile.alertmanager import alertmanager_config
 from jobpulse.compile.dashboards import build_dashboard
 from jobpulse.compile.docs import alerts_doc, metrics_doc
+from jobpulse.compile.llm_rules import llm_tests
 from jobpulse.compile.rules import rule_groups
 from jobpulse.compile.slo_dashboards import slo_dashboard
 from jobpulse.compile.slo_tests import all_slo_tests
@@ -57,7 +58,7 @@ def compile_spec(spec: Spec) -> BuildResult:
     generated, notes = all_slo_tests(spec)
     result.notes += notes
     own = [TestGroup(test_group(t), spec.service.evaluation_interval) for t in spec.tests]
-    result.test_groups = own + generated
+    result.test_groups = own + generated + llm_tests(spec)
     for path, content in test_files(spec, f"../{rule_path}", result.test_groups).items():
         result.artifacts.append(Artifact(path, "yaml", content))
     return result

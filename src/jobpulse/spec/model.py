@@ -15,6 +15,7 @@ from pathlib import Path
 from jobpulse.spec import wire
 from jobpulse.spec.slo import SLO
 from jobpulse.spec.wire_alertmanager import AlertmanagerSpec
+from jobpulse.spec.wire_llm import LLMConfig
 
 SECONDS_BUCKETS = (
     0.005,
@@ -217,6 +218,7 @@ class Spec:
     tests: list[wire.AlertTestSpec] = field(default_factory=list)
     slos: list[SLO] = field(default_factory=list)
     alertmanager: AlertmanagerSpec = field(default_factory=AlertmanagerSpec)
+    llm: LLMConfig | None = None
 
     def metric(self, name: str) -> Metric:
         return self.metrics[name]
