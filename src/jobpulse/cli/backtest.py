@@ -126,10 +126,16 @@ def backtest_command(
             fail(str(exc))
         except BacktestError as exc:
             fail(f"backtest could not run: {exc}")
+    rendering = time.perf_counter()
     files = render_report(result, str(spec))
     out = out_dir or spec.parent / "backtest"
     written = write_report(files, out)
     elapsed = time.perf_counter() - began
+    stages: dict[str, float] = {}
+    for scenario_result in result.scenarios:
+        for stage, seconds in scenario_result.seconds.items():
+            stages[stage] = stages.get(stage, 0.0) + seconds
+    stages["report"] = time.perf_counter() - rendering
     for scenario in result.scenarios:
         if scenario.ok and quiet:
             continue
@@ -140,4 +146,6 @@ def backtest_command(
             click.echo(f"       {problem}")
     if not quiet:
         click.echo(f"wrote {len(written)} files in {out} ({out / 'report.md'}) in {elapsed:.1f}s")
+        breakdown = ", ".join(f"{stage.replace('_', ' ')} {seconds:.1f}s" for stage, seconds in stages.items())
+        click.echo(f"time per stage, summed over scenarios: {breakdown}")
     sys.exit(0 if result.ok else EXIT_PROBLEMS)
