@@ -197,6 +197,24 @@ def test_live_gauges_stay_until_the_process_dies(tmp_path: Path) -> None:
     assert (tmp_path / f"gauge_all_{FAKE_PID}.db").exists()
 
 
+def test_reader_agrees_with_prometheus_client(tmp_path: Path) -> None:
+    """On the same files (every kind, every merged gauge mode, integer values), jobpulse's reader produces
+    exactly prometheus_client's samples."""
+    for n in range(6):
+        write_worker(tmp_path, FAKE_PID + n, ok=n + 1, seconds=n, in_flight=n)
+        for mode in ("min", "liveall", "livemax"):
+            g = MmapedDict(str(tmp_path / f"gauge_{mode}_{FAKE_PID + n}.db"))
+            g.write_value(mmap_key(f"g_{mode}", f"g_{mode}", ["q"], ["a"], "A gauge."), float(10 - n), 0)
+            g.close()
+    ours, _ = scrape(tmp_path)
+    stock = CollectorRegistry()
+    StockCollector(stock, str(tmp_path))
+    theirs = {(s.name, tuple(sorted(s.labels.items()))): s.value for m in stock.collect() for s in m.samples}
+    ours.pop(("jobpulse_multiprocess_files", ()))
+    assert ours == theirs
+    assert len(ours) > 20
+
+
 def test_gunicorn_and_celery_hooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(mp.ENV, str(tmp_path))
     write_worker(tmp_path, FAKE_PID)

@@ -468,8 +468,7 @@ class MultiprocessCollector(_pm.MultiProcessCollector):
     def collect(self) -> Iterator[Metric]:
         with _flock(self.directory / _READ_LOCK, fcntl.LOCK_SH):
             files = visible_files(self.directory)
-            metrics = _read_metrics(files)
-        merged = list(_accumulate(metrics))
+            merged = _merge(files)
         self.last_files = len(files)
         self.last_series = sum(len(m.samples) for m in merged)
         yield from merged
@@ -480,97 +479,107 @@ class MultiprocessCollector(_pm.MultiProcessCollector):
         )
 
 
-def _read_metrics(files: list[str]) -> dict[str, Metric]:
-    """prometheus_client's ``MultiProcessCollector._read_metrics``, tolerant per file.
+_Labels = tuple[tuple[str, str], ...]
+_SeriesKey = tuple[str, _Labels]
 
-    A file can vanish (a ``live*`` gauge file removed by prometheus_client's own ``mark_process_dead``) or be
-    empty for a moment (a new worker's file between its creation and its first size): both read as no samples
-    instead of failing the whole scrape.
+
+class _Family:
+    """One metric's samples while files are merged: sums as lists (added with fsum at the end), picks, buckets."""
+
+    __slots__ = ("buckets", "help", "kind", "mode", "picked", "sums")
+
+    def __init__(self, help_text: str, kind: str, mode: str) -> None:
+        self.help = help_text
+        self.kind = kind
+        self.mode = mode
+        self.sums: dict[_SeriesKey, list[float]] = {}
+        self.picked: dict[_SeriesKey, tuple[float, float]] = {}
+        self.buckets: dict[_Labels, dict[float, list[float]]] = {}
+
+
+#: mmap key → (metric name, sample name, sorted labels, help, le as float or None, labels without le)
+_ParsedKey = tuple[str, str, _Labels, str, float | None, _Labels]
+
+
+def _parse_key(key: str) -> _ParsedKey:
+    metric_name, name, labels, help_text = json.loads(key)
+    items: _Labels = tuple(sorted(labels.items()))
+    le = labels.get("le")
+    if le is not None:
+        return metric_name, name, items, help_text, float(le), tuple(i for i in items if i[0] != "le")
+    return metric_name, name, items, help_text, None, items
+
+
+def _merge(files: list[str]) -> list[Metric]:
+    """Read and merge the files in one pass: prometheus_client's semantics, exact sums.
+
+    The same result as ``MultiProcessCollector`` (counters, histograms and summaries summed, histogram buckets
+    made cumulative, gauges by mode) except that sums are ``math.fsum`` — independent of the order files are
+    listed in, so a compaction never moves a value down. A file that vanished (a ``live*`` gauge file removed by
+    prometheus_client's ``mark_process_dead``) or is still empty (a new worker's, between its creation and its
+    first size) reads as no samples instead of failing the scrape.
     """
-    metrics: dict[str, Metric] = {}
-    key_cache: dict[str, tuple[str, str, dict[str, str], tuple[tuple[str, str], ...], str]] = {}
+    families: dict[str, _Family] = {}
+    cache: dict[str, _ParsedKey] = {}
     for path in files:
-        parts = Path(path).name.split("_")
+        parts = Path(path).name.split("_", 2)
         kind = parts[0]
+        mode = parts[1] if kind == "gauge" and len(parts) > 2 else ""
         try:
-            file_values = list(_MMAP.read_all_values_from_file(path))
+            file_values = _MMAP.read_all_values_from_file(path)
+            entries = list(file_values)
         except FileNotFoundError:
             continue
         except (struct.error, RuntimeError) as exc:
             if Path(path).exists() and Path(path).stat().st_size >= 8:
                 log.warning("jobpulse: skipping unreadable multiprocess file %s: %s", path, exc)
             continue
-        for key, value, timestamp, _ in file_values:
-            parsed = key_cache.get(key)
+        pid = parts[2].split(".db", 1)[0] if mode else ""
+        for key, value, timestamp, _ in entries:
+            parsed = cache.get(key)
             if parsed is None:
-                metric_name, name, labels, help_text = json.loads(key)
-                parsed = key_cache[key] = (metric_name, name, labels, tuple(sorted(labels.items())), help_text)
-            metric_name, name, labels, labels_key, help_text = parsed
-            metric = metrics.get(metric_name)
-            if metric is None:
-                metric = metrics[metric_name] = Metric(metric_name, help_text, kind)
-            if kind == "gauge":
-                metric._multiprocess_mode = parts[1]  # type: ignore[attr-defined]
-                pid = parts[2].split(".db", 1)[0]
-                metric.add_sample(name, (*labels_key, ("pid", pid)), value, timestamp)  # type: ignore[arg-type]
+                parsed = cache[key] = _parse_key(key)
+            metric_name, name, labels, help_text, le, without = parsed
+            family = families.get(metric_name)
+            if family is None:
+                family = families[metric_name] = _Family(help_text, kind, mode)
+            if kind == "histogram" and le is not None:
+                by_bound = family.buckets.get(without)
+                if by_bound is None:
+                    by_bound = family.buckets[without] = {}
+                by_bound.setdefault(le, []).append(value)
+            elif kind != "gauge" or mode in ("sum", "livesum"):
+                family.sums.setdefault((name, labels), []).append(value)
             else:
-                metric.add_sample(name, labels_key, value)  # type: ignore[arg-type]
-    return metrics
-
-
-def _accumulate(metrics: Mapping[str, Metric]) -> Iterator[Metric]:
-    """prometheus_client's accumulation (``MultiProcessCollector._accumulate_metrics``) with exact sums."""
-    for metric in metrics.values():
-        mode = getattr(metric, "_multiprocess_mode", "")
-        sums: dict[tuple[str, tuple[tuple[str, str], ...]], list[float]] = defaultdict(list)
-        picked: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, float]] = {}
-        buckets: dict[tuple[tuple[str, str], ...], dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
-        for s in metric.samples:
-            name, labels, value, timestamp = s.name, s.labels, s.value, s.timestamp
-            # prometheus_client's reader stores labels as a sorted tuple of pairs here, not a dict
-            label_items: tuple[tuple[str, str], ...] = tuple(labels)  # type: ignore[arg-type]
-            if metric.type == "gauge":
-                if mode not in ("all", "liveall"):
-                    label_items = tuple(item for item in label_items if item[0] != "pid")
-                key = (name, label_items)
-                ts = float(timestamp or 0)
-                if mode in ("sum", "livesum"):
-                    sums[key].append(value)
-                elif mode in ("min", "livemin"):
-                    if key not in picked or value < picked[key][0]:
-                        picked[key] = (value, ts)
-                elif mode in ("max", "livemax"):
-                    if key not in picked or value > picked[key][0]:
-                        picked[key] = (value, ts)
-                elif mode in ("mostrecent", "livemostrecent"):
-                    if key not in picked or ts > picked[key][1]:
-                        picked[key] = (value, ts)
-                else:
-                    picked[key] = (value, ts)
-            elif metric.type == "histogram":
-                le = next((v for k, v in label_items if k == "le"), None)
-                if le is not None:
-                    without = tuple(item for item in label_items if item[0] != "le")
-                    buckets[without][float(le)].append(value)
-                else:
-                    sums[(name, label_items)].append(value)
-            else:
-                sums[(name, label_items)].append(value)
+                series = (name, (*labels, ("pid", pid))) if mode in ("all", "liveall") else (name, labels)
+                current = family.picked.get(series)
+                if (
+                    current is None
+                    or (mode in ("max", "livemax") and value > current[0])
+                    or (mode in ("min", "livemin") and value < current[0])
+                    or (mode in ("mostrecent", "livemostrecent") and timestamp > current[1])
+                ):
+                    family.picked[series] = (value, timestamp)
+    out: list[Metric] = []
+    for metric_name, family in families.items():
+        metric = Metric(metric_name, family.help, family.kind)
+        if family.kind == "gauge":
+            metric._multiprocess_mode = family.mode  # type: ignore[attr-defined]
         samples: list[Sample] = []
-        for (name, label_items), numbers in sums.items():
-            if metric.type == "histogram" and name.endswith("_count"):
-                continue  # recomputed from the buckets below
-            samples.append(Sample(name, dict(label_items), math.fsum(numbers)))
-        for (name, label_items), (value, _) in picked.items():
-            samples.append(Sample(name, dict(label_items), value))
-        for without, by_bound in buckets.items():
+        for (name, labels), numbers in family.sums.items():
+            samples.append(Sample(name, dict(labels), math.fsum(numbers)))
+        for (name, labels), (value, _) in family.picked.items():
+            samples.append(Sample(name, dict(labels), value))
+        for without, by_bound in family.buckets.items():
             acc = 0.0
+            base = dict(without)
             for bound in sorted(by_bound):
                 acc += math.fsum(by_bound[bound])
-                samples.append(Sample(metric.name + "_bucket", {**dict(without), "le": _GO(bound)}, acc))
-            samples.append(Sample(metric.name + "_count", dict(without), acc))
+                samples.append(Sample(metric_name + "_bucket", {**base, "le": _GO(bound)}, acc))
+            samples.append(Sample(metric_name + "_count", base, acc))
         metric.samples = samples
-        yield metric
+        out.append(metric)
+    return out
 
 
 def multiprocess_registry(directory: str | Path | None = None) -> tuple[CollectorRegistry, MultiprocessCollector]:
