@@ -231,6 +231,24 @@ def test_gunicorn_and_celery_hooks(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert value(samples, "tasks_total", outcome="ok") == 3
 
 
+def test_celery_worker_process_shutdown_signal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through Celery's own signal dispatch: the exiting child drops its live gauges and keeps its counters."""
+    signals = pytest.importorskip("celery.signals")
+    monkeypatch.setenv(mp.ENV, str(tmp_path))
+    write_worker(tmp_path, os.getpid())
+    write_worker(tmp_path, FAKE_PID)
+    mp.connect_celery()
+    try:
+        signals.worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=0)
+    finally:
+        signals.worker_process_shutdown.disconnect(mp.celery_worker_process_shutdown)
+    assert not (tmp_path / f"gauge_livesum_{os.getpid()}.db").exists()
+    assert (tmp_path / f"counter_{os.getpid()}.db").exists()  # compacted later, once the pid is gone
+    assert not (tmp_path / f"counter_{FAKE_PID}.db").exists()  # a dead neighbour is compacted now
+    samples, _ = scrape(tmp_path)
+    assert value(samples, "tasks_total", outcome="ok") == 2
+
+
 def test_hook_errors_never_raise(tmp_path: Path) -> None:
     missing = tmp_path / "not-a-directory"
     missing.write_text("x")
