@@ -193,7 +193,9 @@ def command() -> str:
     argv = [sys.argv[0], *sys.argv[1:]]
     with contextlib.suppress(ValueError):
         argv[0] = str(Path(argv[0]).resolve().relative_to(Path.cwd()))
-    return shlex.join([shown, *argv])
+    line = shlex.join([shown, *argv])
+    niceness = os.nice(0) if hasattr(os, "nice") else 0
+    return f"nice -n {niceness} {line}" if niceness else line
 
 
 # -- formatting ---------------------------------------------------------------------------------------

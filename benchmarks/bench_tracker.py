@@ -7,7 +7,8 @@ observes the milliseconds since enqueue). Every variant updates the same four me
 
 The baseline is what a careful user writes by hand: children bound once with ``.labels()`` and kept,
 ``time.time()`` read at enqueue and at completion. The tracker is given the job id by the caller (the
-baseline has no ids to make); a generated id (``uuid4().hex``) is measured separately.
+baseline has no ids to make); a generated id (random, formatted like ``uuid4().hex``) is measured
+separately.
 """
 
 from __future__ import annotations
@@ -74,6 +75,134 @@ def hand_bound(spec: Spec) -> Variant:
         return loop_op(lifecycle)
 
     return Variant("hand-written, pre-bound children", make, baseline=True)
+
+
+def hand_table(spec: Spec) -> Variant:
+    def make() -> Bench:
+        jobs, completed, duration, depth = _raw_metrics(spec)
+        created = jobs.labels(SCENARIO, BACKEND)
+        queued = depth.labels(BACKEND)
+        ready = completed.labels("ready")
+        ready_ms = duration.labels("ready")
+        now = time.time
+        enqueued_at: dict[str, float] = {}
+
+        def lifecycle() -> None:
+            created.inc()
+            queued.inc()
+            enqueued_at["job-1"] = now()
+            queued.dec()
+            t0 = enqueued_at.pop("job-1")
+            ready.inc()
+            ready_ms.observe((now() - t0) * 1000.0)
+
+        return loop_op(lifecycle)
+
+    return Variant("hand-written, pre-bound children + enqueue times by job id", make)
+
+
+class _Record:
+    """What any job tracking keeps per job: id, state, times, attempts, attributes, its children."""
+
+    __slots__ = ("attempts", "attributes", "children", "enqueued_at", "id", "started_at", "state", "tracker")
+    attempts: int
+    attributes: dict[str, str] | None
+    children: object
+    enqueued_at: float
+    id: str
+    started_at: float | None
+    state: str
+    tracker: object
+
+
+def hand_record(spec: Spec) -> Variant:
+    def make() -> Bench:
+        jobs, completed, duration, depth = _raw_metrics(spec)
+        created = jobs.labels(SCENARIO, BACKEND)
+        queued = depth.labels(BACKEND)
+        ready = completed.labels("ready")
+        ready_ms = duration.labels("ready")
+        now = time.time
+        live: dict[str, _Record] = {}
+        new = object.__new__
+
+        def lifecycle() -> None:
+            job = new(_Record)
+            job.tracker = None
+            job.children = None
+            job.id = "job-1"
+            job.attributes = None
+            job.state = "queued"
+            job.enqueued_at = now()
+            job.started_at = None
+            job.attempts = 1
+            created.inc()
+            queued.inc()
+            live["job-1"] = job
+            job.state = "running"
+            job.started_at = now()
+            queued.dec()
+            job.state = "succeeded"
+            ready.inc()
+            ready_ms.observe((now() - job.enqueued_at) * 1000.0)
+            live.pop("job-1", None)
+
+        return loop_op(lifecycle)
+
+    return Variant("+ a job object (8 fields) in a live table by id, 3 clock reads, inline", make)
+
+
+def hand_minimal(spec: Spec) -> Variant:
+    def make() -> Bench:
+        jobs, completed, duration, depth = _raw_metrics(spec)
+        created = jobs.labels(SCENARIO, BACKEND)
+        queued = depth.labels(BACKEND)
+        ready = completed.labels("ready")
+        ready_ms = duration.labels("ready")
+        now = time.time
+        live: dict[str, MinimalJob] = {}
+        new = object.__new__
+
+        class MinimalJob(_Record):
+            __slots__ = ()
+
+            def start(self) -> None:
+                self.state = "running"
+                self.started_at = now()
+                queued.dec()
+
+            def succeed(self) -> None:
+                self.state = "succeeded"
+                ready.inc()
+                ready_ms.observe((now() - self.enqueued_at) * 1000.0)
+                live.pop(self.id, None)
+
+        class MinimalTracker:
+            def enqueue(self, job_id: str, scenario: str, backend: str) -> MinimalJob:
+                job = new(MinimalJob)
+                job.tracker = self
+                job.children = None
+                job.id = job_id
+                job.attributes = None
+                job.state = "queued"
+                job.enqueued_at = now()
+                job.started_at = None
+                job.attempts = 1
+                created.inc()
+                queued.inc()
+                live[job_id] = job
+                return job
+
+        tracker = MinimalTracker()
+
+        def lifecycle() -> None:
+            job = tracker.enqueue("job-1", SCENARIO, BACKEND)
+            job.start()
+            job.succeed()
+
+        return loop_op(lifecycle)
+
+    return Variant("+ as three method calls (enqueue/start/succeed; one fixed binding, no checks)", make)
 
 
 def hand_labels(spec: Spec) -> Variant:
@@ -175,34 +304,63 @@ def run(quick: bool = False) -> Section:
         tracker_with(spec),
         tracker_uuid(spec),
         tracker_decorator(spec),
+        hand_table(spec),
         hand_labels(spec),
     ]
     results = measure(variants, **settings(quick))
     by_name = {r.name: r for r in results}
     base = by_name[variants[0].name]
     explicit = by_name[variants[1].name]
-    inline = by_name[variants[2].name]
-    generated = by_name[variants[3].name]
-    labels = by_name[variants[5].name]
-    verdict = "meets" if explicit.ratio <= TARGET else "misses"
+    inline = by_name[variants[3].name]
+    generated = by_name[variants[4].name]
+    positional = by_name[variants[2].name]
+    table = by_name[variants[6].name]
+    labels = by_name[variants[7].name]
+
+    anatomy = measure(
+        [hand_bound(spec), hand_record(spec), hand_minimal(spec), tracker_positional(spec), tracker_explicit(spec)],
+        **settings(quick),
+    )
+    _, record, minimal, a_pos, a_kw = anatomy
+
+    def verdict(ratio: float) -> str:
+        return "within" if ratio <= TARGET else "above"
+
+    slower_than_all = all(labels.ns_per_op > r.ns_per_op for r in results if r.name.startswith("tracker"))
     reading = (
-        f"One lifecycle with pre-bound children by hand takes {base.ns_per_op:,.0f} ns; through the tracker "
-        f"with a caller-supplied id it takes {explicit.ns_per_op:,.0f} ns, {explicit.ratio:.2f}× the "
-        f"hand-written code, which {verdict} the {TARGET}× target. The tracker's extra "
-        f"{explicit.ns_per_op - base.ns_per_op:,.0f} ns buy a Job object (id, attributes, state, start time), "
-        f"the live-job table, one more clock read at start, and the once-only checks. `with tracker.run(...)` "
-        f"costs {inline.ratio:.2f}× (the generator-based context manager adds "
-        f"{inline.ns_per_op - explicit.ns_per_op:,.0f} ns), and letting the tracker generate the id "
-        f"(`uuid4().hex`) adds {generated.ns_per_op - explicit.ns_per_op:,.0f} ns. Hand-written code that "
-        f"calls `.labels(...)` on every update, as most code does, takes {labels.ns_per_op:,.0f} ns "
-        f"({labels.ratio:.2f}× the baseline), slower than the tracker."
+        f"By hand, with children bound once, one lifecycle takes {base.ns_per_op:,.0f} ns. Through the "
+        f"tracker, naming the attributes (`enqueue(id, scenario=…, backend=…)`), it takes "
+        f"{explicit.ns_per_op:,.0f} ns, {explicit.ratio:.2f}× — {verdict(explicit.ratio)} the {TARGET}× "
+        f'target; passing them by position in the spec\'s order (`enqueue(id, "thumbnail", "worker")`) '
+        f"takes {positional.ns_per_op:,.0f} ns, {positional.ratio:.2f}× ({verdict(positional.ratio)}). The "
+        f"metric updates are the same five prometheus_client calls in every variant; the difference is what "
+        f"a tracker is: a Job object per job (id, state, attempt count, enqueue and start times), a table "
+        f"of live jobs so that `tracker.start(id)` and `get(id)` work, a third clock read (the start time), "
+        f"three method calls instead of inline code, and the state checks that count each attempt once and "
+        f"keep the queue depth from going negative. Hand-written code that keeps only the enqueue time per "
+        f"job id takes {table.ns_per_op:,.0f} ns ({table.ratio:.2f}×). Naming the attributes rather than "
+        f"passing them by position costs {explicit.ns_per_op - positional.ns_per_op:+,.0f} ns (the keyword "
+        f"dict, and mapping names to the spec's order). `with tracker.run(...)` costs "
+        f"{inline.ratio:.2f}×, and a generated id {generated.ns_per_op - explicit.ns_per_op:+,.0f} ns "
+        f"(mostly the `os.urandom` call; the benchmark supplies ids because the baseline has none to make). "
+        f"Hand-written code calling `.labels(...)` on every update, as most code does, takes "
+        f"{labels.ns_per_op:,.0f} ns ({labels.ratio:.2f}×)"
+        + (", slower than every tracker variant." if slower_than_all else ".")
+        + f" The second table takes the difference apart, cumulatively: keeping a job object in a live "
+        f"table with three clock reads costs {record.ratio:.2f}× the baseline, making that three method "
+        f"calls {minimal.ratio:.2f}×; the rest, up to the tracker's {a_pos.ratio:.2f}× (positional) and "
+        f"{a_kw.ratio:.2f}× (by name), is the tracker's generality — finding the children for the "
+        f"attribute values, skipping the lifecycle metrics a spec does not bind, and the state checks."
     )
     return Section(
         key="tracker",
         title="Job tracker: one lifecycle (enqueue → start → succeed)",
         intro=__doc__.split("\n\n", 1)[1].replace("\n", " ").strip() if __doc__ else "",
-        results=[results],
-        captions=["One full job lifecycle, 4 metrics updated (5 updates)"],
+        results=[results, anatomy],
+        captions=[
+            "One full job lifecycle, 4 metrics updated (5 updates)",
+            "Where the difference goes: hand-written steps from the baseline towards a tracker (cumulative)",
+        ],
         reading=reading,
     )
 

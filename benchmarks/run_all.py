@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import time
 from pathlib import Path
 
 import bench_exposition
 import bench_labels
 import bench_tracker
-from _harness import Section, command, machine, machine_markdown, render_markdown, render_text
+from _harness import (
+    Section,
+    command,
+    load_average,
+    machine,
+    machine_markdown,
+    render_markdown,
+    render_text,
+)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 MODULES = (bench_tracker, bench_labels, bench_exposition)
@@ -44,6 +53,24 @@ def summary(sections: dict[str, Section]) -> list[str]:
     ]
 
 
+def busy_warning() -> list[str]:
+    load, cores = load_average(), os.cpu_count() or 1
+    if load == "n/a" or float(load) < cores:
+        return []
+    niceness = os.nice(0) if hasattr(os, "nice") else 0
+    priority = (
+        f" The benchmarks ran at raised priority (niceness {niceness}) to keep that work off their CPU time."
+        if niceness < 0
+        else ""
+    )
+    return [
+        f"**The machine was busy during this run** (load average {load} on {cores} cores): other work "
+        f"competed for the CPU, so the spread is wider and the ratios less reliable than on a quiet "
+        f"machine.{priority}",
+        "",
+    ]
+
+
 def document(sections: dict[str, Section], cmd: str, started: dt.datetime, seconds: float) -> str:
     lines = [
         "# Benchmarks",
@@ -64,6 +91,7 @@ def document(sections: dict[str, Section], cmd: str, started: dt.datetime, secon
         "",
         machine_markdown(),
         "",
+        *busy_warning(),
         "## Summary",
         "",
         *summary(sections),

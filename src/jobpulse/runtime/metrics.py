@@ -57,7 +57,8 @@ class Instrument:
         """The child for these label values; unknown label names raise in strict mode only."""
         if len(values) == self._n:
             try:
-                key = self._key(values)
+                get_key = self._key  # a local: `obj.attr()` on an instance attribute is not specialised
+                key = get_key(values)
             except KeyError:
                 key = self._fix_names(values)
         else:
