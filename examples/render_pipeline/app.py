@@ -26,6 +26,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -106,6 +107,7 @@ class Pipeline:
     celery: Any = None
     queue_state: QueueState | None = None
     workdir: Path | None = None
+    own_workdir: bool = False
 
 
 def _start_worker(pipeline: Pipeline, n: int, *, time_scale: float, concurrency: int, seed: int | None) -> None:
@@ -260,6 +262,7 @@ def create_app(
     def start() -> None:
         from jobpulse.integrations.redis import sync_client
 
+        pipeline.own_workdir = workdir is None
         pipeline.workdir = Path(tempfile.mkdtemp(prefix="render-pipeline-")) if workdir is None else Path(workdir)
         pipeline.workdir.mkdir(parents=True, exist_ok=True)
         if pipeline.broker_url is None:
@@ -297,6 +300,8 @@ def create_app(
                 pipeline.client.close()
         if pipeline.redis is not None:
             pipeline.redis.stop()
+        if pipeline.own_workdir and pipeline.workdir is not None:
+            shutil.rmtree(pipeline.workdir, ignore_errors=True)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
