@@ -103,7 +103,7 @@ def report_json(result: BacktestResult, spec_label: str) -> dict[str, Any]:
 
 
 def _dur(value: float | None) -> str:
-    return "—" if value is None else human_duration(value)
+    return "—" if value is None else human_duration(round(value))
 
 
 def _fired(outcome: AlertOutcome) -> str:

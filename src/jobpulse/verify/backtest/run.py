@@ -180,26 +180,22 @@ def predict(spec: Spec, scenario: Scenario, rule: AlertRule) -> Prediction | Non
 
 
 def judge(outcome: AlertOutcome, scenario: Scenario) -> None:
+    """Detection and resolve times against the scenario's fault window, false firings, expectations."""
     start, end = scenario.fault_start, scenario.fault_end
     firings = outcome.firings
-    if start is None:
+    if start is None or end is None:
         outcome.false_firings = len(firings)
     else:
         outcome.false_firings = sum(1 for f in firings if f.start < start)
+        # firings still going at the fault's start or starting after it
         related = [f for f in firings if f.end is None or f.end > start]
-        related = [f for f in related if f.start >= start or f.end is None or f.end > start]
-        after = [f for f in related if f.start >= start]
-        if after:
-            outcome.detect = after[0].start - start
-        elif related:
-            outcome.detect = 0.0
         if related:
+            outcome.detect = max(0.0, related[0].start - start)
             last = related[-1]
-            assert end is not None
             if last.end is None:
                 outcome.still_firing = True
             else:
-                outcome.resolve = max(0.0, last.end - end)
+                outcome.resolve = last.end - end  # negative: it stopped before the fault did
     if outcome.false_firings:
         where = "on healthy traffic" if start is None else "on healthy traffic, before the fault"
         outcome.problems.append(f"fired {outcome.false_firings} time(s) {where}")
