@@ -14,7 +14,7 @@ from jobpulse.compile.build import compile_spec
 from jobpulse.compile.slo_rules import ERROR_RATIO
 from jobpulse.compile.slo_tests import detection_minutes, fire_minute
 from jobpulse.spec.model import Spec
-from jobpulse.spec.slo import SLO, Tier
+from jobpulse.spec.slo import SLO, Tier, duration_seconds
 from jobpulse.verify.backtest.evaluate import TSDB, AlertRule, Firing, alert_rules, recording_levels
 from jobpulse.verify.backtest.scenarios import AlertRef, BacktestPlan, Scenario
 from jobpulse.verify.backtest.simulate import Simulation
@@ -264,7 +264,7 @@ def run_scenario(
         for group in rule_file.get("groups", []):  # type: ignore[attr-defined]
             first = next((r for r in group["rules"] if "record" in r), None)
             if first is not None:
-                step = float(rules[0].interval) if rules else 60.0
+                step = float(duration_seconds(group.get("interval") or interval))
                 phases[group["name"]] = tsdb.phase(first["record"], first.get("labels") or {}, start, step)
         outcomes = []
         for rule in rules:
