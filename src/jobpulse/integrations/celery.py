@@ -161,6 +161,11 @@ class CeleryMetrics:
         self.clock = clock
         self.names = self.tracker.model.attributes
         self._attributes = attributes
+        fixed = set(attributes) if isinstance(attributes, Mapping) else set()
+        self._cacheable = not callable(attributes) and all(
+            name in fixed or name in ("task", "task_name", "queue", "queue_name") for name in self.names
+        )
+        self._cache: dict[tuple[str, str], tuple[object, ...]] = {}
         self.errors: Instrument | None = telemetry.metric(errors) if errors else None
         self.error_label = error_label
         if self.errors is not None and error_label not in self.errors.names:
@@ -207,11 +212,21 @@ class CeleryMetrics:
         return len(self._running)
 
     # -- helpers --------------------------------------------------------------------------------------
-    def _values(self, info: TaskInfo) -> dict[str, object]:
+    def _values(self, info: TaskInfo) -> tuple[object, ...]:
+        """The job's attribute values, in the spec's order (cached per task and queue when they depend on
+        nothing else)."""
+        key = (info.name, info.queue)
+        cached = self._cache.get(key) if self._cacheable else None
+        if cached is not None:
+            return cached
         given = self._attributes
         if callable(given):
             given = given(info)
-        return default_attributes(self.names, given or {}, info)
+        values = default_attributes(self.names, given or {}, info)
+        out = tuple(values[name] for name in self.names)
+        if self._cacheable and len(self._cache) < 1000:
+            self._cache[key] = out
+        return out
 
     def _failed(self, where: str) -> None:
         LOGGER.debug("jobpulse celery %s handler failed", where, exc_info=True)
@@ -257,7 +272,7 @@ class CeleryMetrics:
             queue = routing_key if isinstance(routing_key, str) and routing_key else UNKNOWN
             info = TaskInfo(name, queue, args, kwargs)
             task_id = _context.valid_request_id(headers.get("id"))
-            self.tracker.enqueue_shared(task_id, **self._values(info))
+            self.tracker.enqueue_shared(task_id, *self._values(info))
         except Exception:
             self._failed("before_task_publish")
 
@@ -279,13 +294,13 @@ class CeleryMetrics:
             published = _float_header(_header(request, PUBLISHED_AT), now)
             eager = bool(getattr(request, "is_eager", False))
             if published is None and eager:
-                self.tracker.enqueue_shared(safe_id, **values)
+                self.tracker.enqueue_shared(safe_id, *values)
                 published = now
             eta = _eta_seconds(_header(request, "eta"))
             since = published if eta is None or published is None else max(published, min(eta, now))
             retries = getattr(request, "retries", 0)
             attempts = retries + 1 if isinstance(retries, int) and retries >= 0 else 1
-            job = self.tracker.adopt(safe_id, enqueued_at=since, attempts=attempts, wait=since is not None, **values)
+            job = self.tracker.adopt(safe_id, *values, enqueued_at=since, attempts=attempts, wait=since is not None)
             token = None
             if self.propagate_context:
                 token = _context._current.set(self._context_for(request, safe_id))
@@ -355,7 +370,7 @@ class CeleryMetrics:
             else:
                 kwargs = getattr(request, "kwargs", None)
                 info = TaskInfo(name, _queue_of(request), (), kwargs if isinstance(kwargs, Mapping) else {})
-                values = self._values(info)
+                values = dict(zip(self.names, self._values(info), strict=True))
             if self.revoked is not None:
                 self.revoked.labels(**self._subset(self.revoked, values)).inc()
         except Exception:
