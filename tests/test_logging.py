@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import jobpulse.logging as jlog
@@ -198,3 +198,20 @@ def test_structlog_chain_renders_json_without_secrets() -> None:
         logger.info("charged", authorization=SECRETS["bearer"])
     record = json.loads(out.getvalue())
     assert record["user_id"] == "user_789" and record["authorization"] == jlog.REDACTED
+
+
+_KEY_BODY = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", min_size=20, max_size=48)
+_AROUND = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+
+
+@given(
+    _AROUND,
+    _AROUND,
+    st.sampled_from(["sk-", "sk-proj-", "sk-ant-api03-", "sk_live_", "Bearer ", "ghp_"]),
+    _KEY_BODY,
+)
+def test_generated_keys_never_survive_redaction(before: str, after: str, prefix: str, body: str) -> None:
+    assume(body not in before and body not in after)
+    text = f"{before} {prefix}{body} {after}"
+    line = json.loads(jlog.JsonFormatter().format(logging.LogRecord("x", logging.INFO, __file__, 1, text, (), None)))
+    assert body not in line["message"]
