@@ -233,6 +233,14 @@ backtest:
     assert flowing["problems"] == ["fired 1 time(s) on healthy traffic"]
     assert not alerts_by_ref(report["scenarios"][0])['OrdersErrorBudgetBurn{tier="page_1h"}']["fired"]
 
+    # an alert on something the simulation does not drive can be left out of the verdict (still reported)
+    spec.write_text(spec.read_text().replace("  builtin: false\n", "  builtin: false\n  ignore: [OrdersFlowing]\n"))
+    result = run(str(spec), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    flowing = alerts_by_ref(report["scenarios"][0])["OrdersFlowing"]
+    assert flowing["fired"] and flowing["expected"] == "ignored" and flowing["problems"] == []
+
 
 # --- usage and spec errors (no servers needed) ---------------------------------------------------------
 
@@ -244,6 +252,8 @@ backtest:
         ("backtest: {baseline: {attributes: {colour: red}}}", "has no attribute 'colour'"),
         ("backtest: {expect: {failure-spike: {fire: [NoSuchAlert]}}}", "no alerting rule matches 'NoSuchAlert'"),
         ("backtest: {expect: {not-builtin: {fire: []}}}", "is not a built-in scenario"),
+        ("backtest: {ignore: ['OrdersErrorBudgetBurn{tier=\"page_2h\"}']}", "no alerting rule matches"),
+        ("backtest: {ignore: ['not an alert']}", "expected an alert name"),
         (
             "backtest:\n  scenarios:\n    - {name: x, duration: 1h, faults: [{start: 2h, duration: 1h, stall: true}]}",
             "after the scenario's end",

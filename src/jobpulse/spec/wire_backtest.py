@@ -28,6 +28,13 @@ def _duration(value: str) -> str:
     return value
 
 
+def _check_refs(value: list[str]) -> list[str]:
+    for ref in value:
+        if not ALERT_REF.match(ref.strip()):
+            raise ValueError(f'expected an alert name, optionally with labels (Name{{tier="page_1h"}}), got {ref!r}')
+    return value
+
+
 class LatencySpec(_Strict):
     """Job latency (enqueue → completion): log-normal through ``median`` and ``p95``, or fixed at ``median``."""
 
@@ -101,12 +108,7 @@ class ExpectSpec(_Strict):
     @field_validator("fire", "silent")
     @classmethod
     def _refs(cls, value: list[str]) -> list[str]:
-        for ref in value:
-            if not ALERT_REF.match(ref.strip()):
-                raise ValueError(
-                    f'expected an alert name, optionally with labels (Name{{tier="page_1h"}}), got {ref!r}'
-                )
-        return value
+        return _check_refs(value)
 
 
 class ScenarioSpec(TrafficSpec):
@@ -134,6 +136,15 @@ class BacktestSpec(_Strict):
         default_factory=dict, description="expected alerts of built-in scenarios, by scenario name"
     )
     scenarios: list[ScenarioSpec] = Field(default_factory=list)
+    ignore: list[str] = Field(
+        default_factory=list,
+        description="alerts reported but never judged: ones on metrics the simulation does not drive (heartbeats)",
+    )
+
+    @field_validator("ignore")
+    @classmethod
+    def _ignore_refs(cls, value: list[str]) -> list[str]:
+        return _check_refs(value)
 
     @field_validator("expect")
     @classmethod

@@ -77,7 +77,11 @@ def scenario_json(result: ScenarioResult) -> dict[str, Any]:
             }
             for f in s.faults
         ],
-        "expect": {"fire": [r.text for r in s.fire], "silent": [r.text for r in s.silent]},
+        "expect": {
+            "fire": [r.text for r in s.fire],
+            "silent": [r.text for r in s.silent],
+            "ignore": [r.text for r in s.ignore],
+        },
         "jobs": result.jobs,
         "failed_jobs": result.failed,
         "scrapes": result.scrapes,
@@ -129,6 +133,8 @@ def _verdict(outcome: AlertOutcome) -> str:
         return "ok (expected, fired)"
     if outcome.expected == "silent":
         return "ok (expected silent)"
+    if outcome.expected == "ignored":
+        return "not judged (`backtest.ignore`)"
     return "ok"
 
 

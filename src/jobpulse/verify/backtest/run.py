@@ -16,7 +16,7 @@ from jobpulse.compile.slo_tests import detection_minutes, fire_minute
 from jobpulse.spec.model import Spec
 from jobpulse.spec.slo import SLO, Tier, duration_seconds
 from jobpulse.verify.backtest.evaluate import TSDB, AlertRule, Firing, alert_rules, recording_levels
-from jobpulse.verify.backtest.scenarios import AlertRef, BacktestPlan, Scenario
+from jobpulse.verify.backtest.scenarios import BacktestPlan, Scenario
 from jobpulse.verify.backtest.simulate import Simulation
 from jobpulse.verify.binaries import require_binary
 
@@ -40,7 +40,7 @@ class Prediction:
 class AlertOutcome:
     rule: AlertRule
     ref: str
-    expected: str | None  # "fire" | "silent" | None
+    expected: str | None  # "fire" | "silent" | "ignored" | None
     firings: list[Firing]  # seconds from the scenario's start
     series: int
     detect: float | None = None  # seconds from the fault's start to the first firing in or after it
@@ -111,7 +111,7 @@ def unknown_refs(plan: BacktestPlan, rules: list[AlertRule]) -> list[str]:
     """Expected-alert references that match no alerting rule of the spec."""
     out = []
     for scenario in plan.scenarios:
-        for ref in (*scenario.fire, *scenario.silent):
+        for ref in (*scenario.fire, *scenario.silent, *scenario.ignore):
             if not any(ref.matches(r.name, r.label_dict) for r in rules):
                 names = sorted({r.name for r in rules})
                 out.append(
@@ -196,6 +196,8 @@ def judge(outcome: AlertOutcome, scenario: Scenario) -> None:
                 outcome.still_firing = True
             else:
                 outcome.resolve = last.end - end  # negative: it stopped before the fault did
+    if outcome.expected == "ignored":
+        return
     if outcome.false_firings:
         where = "on healthy traffic" if start is None else "on healthy traffic, before the fault"
         outcome.problems.append(f"fired {outcome.false_firings} time(s) {where}")
@@ -205,7 +207,10 @@ def judge(outcome: AlertOutcome, scenario: Scenario) -> None:
         outcome.problems.append("expected to stay silent, fired")
 
 
-def _expectation(refs_fire: tuple[AlertRef, ...], refs_silent: tuple[AlertRef, ...], rule: AlertRule) -> str | None:
+def _expectation(scenario: Scenario, rule: AlertRule) -> str | None:
+    refs_fire, refs_silent = scenario.fire, scenario.silent
+    if any(r.matches(rule.name, rule.label_dict) for r in scenario.ignore):
+        return "ignored"
     if any(r.matches(rule.name, rule.label_dict) for r in refs_fire):
         return "fire"
     if any(r.matches(rule.name, rule.label_dict) for r in refs_silent):
@@ -273,7 +278,7 @@ def run_scenario(
             outcome = AlertOutcome(
                 rule,
                 _display(rule, rules),
-                _expectation(scenario.fire, scenario.silent, rule),
+                _expectation(scenario, rule),
                 firings,
                 result.series,
                 prediction=predict(spec, scenario, rule),

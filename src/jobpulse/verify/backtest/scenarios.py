@@ -120,6 +120,7 @@ class Scenario:
     fire: tuple[AlertRef, ...] = ()
     silent: tuple[AlertRef, ...] = ()
     builtin: bool = False
+    ignore: tuple[AlertRef, ...] = ()
 
     @property
     def healthy(self) -> bool:
@@ -373,6 +374,8 @@ def plan_backtest(
         scenarios = [s for s in scenarios if s.name != own.name] + [scenario]
     if errors.problems:
         raise SpecError(errors.problems)
+    ignore = tuple(AlertRef.parse(t) for t in section.ignore)
+    scenarios = [replace(s, ignore=ignore) for s in scenarios]
     if selected:
         known = {s.name for s in scenarios}
         unknown = [name for name in selected if name not in known]
