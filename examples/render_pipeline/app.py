@@ -5,14 +5,17 @@
 - ``POST /api/widget/handshake`` ``{"shop_domain": ..., "token": ...}`` is an embed handshake, handled inline;
 - ``POST /api/faults`` ``{"scenario": ...}`` switches the workers' fault scenario (healthy, error-spike,
   cost-spike, backlog);
-- ``GET /api/workers`` lists the worker processes and their ``/metrics`` URLs; ``GET /metrics``, ``/health``.
+- ``GET /api/workers`` lists the worker processes; ``GET /metrics`` is the web process's metrics,
+  ``GET /metrics/workers`` every worker's, merged (jobpulse's multi-process mode); ``GET /health``.
 
 The lifespan starts Redis (unless ``broker_url`` is given), ``workers`` Celery worker processes
 (``worker.py``) and one :class:`~jobpulse.runtime.queues.QueueState` collector, which reads both queues'
 depth and oldest-task age from Redis every ``queue_interval`` seconds into
-``luneo_worker_queue_wait_time_current_seconds`` and ``jobpulse_queue_depth``. Each worker serves its own
-``/metrics`` on a free loopback port: point Prometheus at the web process *and* every URL of
-``/api/workers`` (jobpulse's multi-process mode, one ``/metrics`` per host, is not used by this example).
+``luneo_worker_queue_wait_time_current_seconds`` and ``jobpulse_queue_depth``. The workers write their
+metrics to one multi-process directory (:mod:`jobpulse.runtime.multiprocess`) that the web process serves
+merged at ``/metrics/workers``: Prometheus scrapes two paths of one target, whatever the number of workers.
+(The web process itself stays in ordinary single-process mode, so the example can run inside ``jobpulse
+demo`` or a test next to other apps.)
 
 Run it with ``jobpulse demo render_pipeline`` or ``uvicorn --factory examples.render_pipeline.app:create_app``.
 """
@@ -83,17 +86,13 @@ VALID_TOKEN = re.compile(r"tok_[a-f0-9]{16}")
 
 @dataclass
 class WorkerProcess:
-    """One ``celery worker`` subprocess and the loopback port of its ``/metrics``."""
+    """One ``celery worker`` subprocess; it writes ``ready_file`` once its metrics and tasks are set up."""
 
     name: str
     process: subprocess.Popen[bytes]
-    port_file: Path
+    ready_file: Path
     log_path: Path
-    port: int | None = None
-
-    @property
-    def metrics_url(self) -> str | None:
-        return None if self.port is None else f"http://127.0.0.1:{self.port}/metrics"
+    ready: bool = False
 
 
 @dataclass
@@ -112,12 +111,13 @@ class Pipeline:
 
 def _start_worker(pipeline: Pipeline, n: int, *, time_scale: float, concurrency: int, seed: int | None) -> None:
     assert pipeline.broker_url is not None and pipeline.workdir is not None
-    port_file = pipeline.workdir / f"worker-{n}.port"
+    ready_file = pipeline.workdir / f"worker-{n}.ready"
     log_path = pipeline.workdir / f"worker-{n}.log"
     env = {
         **os.environ,
         "RENDER_PIPELINE_BROKER": pipeline.broker_url,
-        "RENDER_PIPELINE_PORT_FILE": str(port_file),
+        "RENDER_PIPELINE_READY_FILE": str(ready_file),
+        "RENDER_PIPELINE_METRICS_DIR": str(pipeline.workdir / "metrics"),
         "RENDER_PIPELINE_TIME_SCALE": str(time_scale),
         "RENDER_PIPELINE_CONCURRENCY": str(concurrency),
         "RENDER_PIPELINE_WORKER_NAME": f"render-{n}",
@@ -133,15 +133,15 @@ def _start_worker(pipeline: Pipeline, n: int, *, time_scale: float, concurrency:
             stderr=subprocess.STDOUT,
             cwd=pipeline.workdir,
         )
-    pipeline.workers.append(WorkerProcess(f"render-{n}", process, port_file, log_path))
+    pipeline.workers.append(WorkerProcess(f"render-{n}", process, ready_file, log_path))
 
 
-def _wait_for_ports(pipeline: Pipeline, timeout: float = 60.0) -> None:
+def _wait_until_ready(pipeline: Pipeline, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     for worker in pipeline.workers:
-        while worker.port is None:
-            if worker.port_file.exists():
-                worker.port = int(worker.port_file.read_text())
+        while not worker.ready:
+            if worker.ready_file.exists():
+                worker.ready = True
             elif worker.process.poll() is not None:
                 tail = worker.log_path.read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"worker {worker.name} exited with {worker.process.returncode}:\n{tail}")
@@ -162,6 +162,22 @@ def _stop_workers(pipeline: Pipeline, timeout: float = 15.0) -> None:
         except subprocess.TimeoutExpired:
             worker.process.kill()
             worker.process.wait()
+
+
+class WorkersMetrics:
+    """``/metrics/workers``: every worker's metrics merged from the multi-process directory."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self._app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._app is None:
+            from jobpulse.runtime import multiprocess
+
+            assert self.pipeline.workdir is not None, "the app has not started"
+            self._app = multiprocess.metrics_app(self.pipeline.workdir / "metrics")
+        await self._app(scope, receive, send)
 
 
 def create_app(
@@ -243,7 +259,7 @@ def create_app(
     async def list_workers(request: Request) -> JSONResponse:
         return JSONResponse(
             [
-                {"name": w.name, "pid": w.process.pid, "alive": w.process.poll() is None, "metrics": w.metrics_url}
+                {"name": w.name, "pid": w.process.pid, "alive": w.process.poll() is None, "ready": w.ready}
                 for w in pipeline.workers
             ]
         )
@@ -265,6 +281,9 @@ def create_app(
         pipeline.own_workdir = workdir is None
         pipeline.workdir = Path(tempfile.mkdtemp(prefix="render-pipeline-")) if workdir is None else Path(workdir)
         pipeline.workdir.mkdir(parents=True, exist_ok=True)
+        # the workers' shared multi-process directory: fresh, as no worker of an earlier run lives
+        shutil.rmtree(pipeline.workdir / "metrics", ignore_errors=True)
+        (pipeline.workdir / "metrics").mkdir()
         if pipeline.broker_url is None:
             from jobpulse.verify.datastores import RedisServer
 
@@ -275,7 +294,7 @@ def create_app(
         pipeline.celery = worker_module.make_celery(pipeline.broker_url, telemetry)
         for n in range(workers):
             _start_worker(pipeline, n, time_scale=render_time_scale, concurrency=concurrency, seed=seed)
-        _wait_for_ports(pipeline)
+        _wait_until_ready(pipeline)
         pipeline.queue_state = QueueState(
             pipeline.client,
             celery=worker_module.QUEUES,
@@ -322,6 +341,7 @@ def create_app(
         Route("/api/faults", faults, methods=["POST"]),
         Route("/api/workers", list_workers, methods=["GET"]),
         Route("/metrics", telemetry.metrics_app()),
+        Route("/metrics/workers", WorkersMetrics(pipeline)),
         Route("/health", health, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(CorrelationMiddleware)])

@@ -2,11 +2,11 @@
 
 Run by ``app.py`` as separate processes, one ``celery worker`` (threads pool) each::
 
-    python examples/render_pipeline/worker.py      # env: RENDER_PIPELINE_BROKER, RENDER_PIPELINE_PORT_FILE, ...
+    python examples/render_pipeline/worker.py      # env: RENDER_PIPELINE_BROKER, RENDER_PIPELINE_METRICS_DIR, ...
 
-Each worker process serves its own ``/metrics`` on a free loopback port (written to the port file), and
-Prometheus scrapes every worker besides the web process: jobpulse's multi-process mode (one ``/metrics``
-per host) is not used here. The Celery integration (:func:`jobpulse.integrations.celery.instrument_celery`)
+The workers write their metrics in jobpulse's multi-process mode (:mod:`jobpulse.runtime.multiprocess`) to one
+directory, which the web process serves merged at ``/metrics/workers`` — one scrape for every worker of the
+host, however often workers restart. The Celery integration (:func:`jobpulse.integrations.celery.instrument_celery`)
 turns the tasks into the spec's ``render`` and ``ar_conversion`` jobs; the OpenAI and cost metrics are
 recorded with plain ``telemetry.metric(...)`` calls.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from jobpulse import Telemetry
 from jobpulse.integrations.celery import instrument_celery
@@ -32,6 +32,13 @@ SPEC_PATH = Path(__file__).with_name("jobpulse.yaml")
 RENDER_TASK = "luneo.render"
 AR_TASK = "luneo.ar_convert"
 QUEUES = ("renders", "ar_conversions")
+#: multi-process merge modes: every worker's share of the cost adds up (``sum`` also keeps a dead worker's
+#: running total, as a counter's would be kept); the windows of live workers add up
+GAUGE_MODES = {
+    "luneo_openai_cost_cents": "sum",
+    "luneo_ai_cost_current_cents": "livesum",
+    "luneo_ai_cost_baseline_cents": "livesum",
+}
 SCENARIO_KEY = "render_pipeline:scenario"
 #: cents per request, by (model, quality); prompt enhancement is a flat fraction of a cent
 IMAGE_PRICE_CENTS = {"draft": 2.0, "standard": 4.0, "hd": 8.0}
@@ -191,6 +198,10 @@ def make_celery(broker: str, telemetry: Telemetry, simulation: Simulation | None
 def main() -> None:  # pragma: no cover - runs in the worker subprocesses (tests/test_render_pipeline.py)
     broker = os.environ["RENDER_PIPELINE_BROKER"]
     spec = Path(os.environ.get("RENDER_PIPELINE_SPEC", str(SPEC_PATH)))
+    from jobpulse.runtime import multiprocess
+
+    # before any metric is made: this process's samples go to the shared directory's files
+    multiprocess.setup_multiprocess(os.environ["RENDER_PIPELINE_METRICS_DIR"], modes=GAUGE_MODES)
     registry = CollectorRegistry()
     telemetry = Telemetry.from_file(spec, registry=registry)
     from jobpulse.integrations.redis import sync_client
@@ -204,12 +215,9 @@ def main() -> None:  # pragma: no cover - runs in the worker subprocesses (tests
         rng=random.Random(int(seed) if seed else None),
     )
     app = make_celery(broker, telemetry, simulation)
-    server, _ = start_http_server(0, addr="127.0.0.1", registry=registry)
-    port_file = os.environ.get("RENDER_PIPELINE_PORT_FILE")
-    if port_file:
-        tmp = Path(port_file + ".tmp")
-        tmp.write_text(str(server.server_port))
-        tmp.replace(port_file)
+    ready_file = os.environ.get("RENDER_PIPELINE_READY_FILE")
+    if ready_file:
+        Path(ready_file).write_text(str(os.getpid()))
     name = os.environ.get("RENDER_PIPELINE_WORKER_NAME", "render")
     app.worker_main(
         [
@@ -229,7 +237,7 @@ def main() -> None:  # pragma: no cover - runs in the worker subprocesses (tests
             "--without-gossip",
         ]
     )
-    server.shutdown()
+    multiprocess.mark_process_dead(os.getpid(), exiting_self=True)  # drop this process's live gauges
 
 
 if __name__ == "__main__":  # pragma: no cover
