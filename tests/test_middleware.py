@@ -495,3 +495,24 @@ async def test_fastapi_routes_are_labelled_by_template() -> None:
     assert (await call(app, "/items/not-a-number")).status == 422
     handlers = {(lbl["handler"], lbl["status"]) for lbl, _ in samples(registry)["http_requests_total"]}
     assert handlers == {("/items/{item_id}", "2xx"), ("/items/{item_id}", "4xx")}
+
+
+@pytest.mark.anyio
+async def test_requests_in_progress_rise_and_fall() -> None:
+    release = asyncio.Event()
+
+    async def slow(request: Request) -> Response:
+        await release.wait()
+        return PlainTextResponse("done")
+
+    registry = CollectorRegistry()
+    app = MetricsMiddleware(Starlette(routes=[Route("/slow", slow, methods=["GET", "POST"])]), registry=registry)
+    calls = [asyncio.create_task(call(app, "/slow", method=m)) for m in ("GET", "GET", "GET", "POST")]
+    await asyncio.sleep(0.05)
+    assert value(registry, "starlette_requests_in_progress", method="GET") == 3
+    assert value(registry, "starlette_requests_in_progress", method="POST") == 1
+    assert value(registry, "starlette_requests_total") == 0  # counted when finished
+    release.set()
+    await asyncio.gather(*calls)
+    assert value(registry, "starlette_requests_in_progress") == 0
+    assert value(registry, "starlette_requests_total", path="/slow", status_code="200") == 4
