@@ -280,6 +280,9 @@ def test_unknown_scenario_and_bad_resolution_exit_2(tmp_path: Path) -> None:
     result = run(str(spec), "--resolution", "10m")
     assert result.exit_code == 2
     assert "--resolution" in result.output
+    result = run(str(spec), "--days", "1", "--scenario", "failure-spike")
+    assert result.exit_code == 2
+    assert "--days 1 is too short for the built-in scenario failure-spike" in result.output
 
 
 def test_a_spec_without_jobs_cannot_be_backtested(tmp_path: Path) -> None:

@@ -79,10 +79,6 @@ def backtest_command(
     from jobpulse.verify.backtest.scenarios import Scenario, load_section, plan_backtest
 
     model = load_or_exit(spec)
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        fail("the backtest report's plots need matplotlib: pip install 'jobpulse[backtest]'")
     step_text = resolution or model.service.scrape_interval
     try:
         step = float(duration_seconds(step_text))
@@ -103,6 +99,10 @@ def backtest_command(
         sys.exit(EXIT_USAGE)
     if not plan.scenarios:
         fail("no scenario to run: `backtest.builtin` is false and the spec defines no `backtest.scenarios`")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        fail("the backtest report's plots need matplotlib: pip install 'jobpulse[backtest]'")
 
     console = Console(stderr=True)
     began = time.perf_counter()

@@ -333,8 +333,19 @@ def plan_backtest(
         for scenario in builtin_scenarios(baseline, days):
             fire, silent = _refs(section.expect.get(scenario.name, ExpectSpec()))
             scenarios.append(replace(scenario, fire=fire, silent=silent, builtin=True))
+            late = [f for f in scenario.faults if f.end > scenario.duration]
+            if late and (not selected or scenario.name in selected):
+                errors.add(
+                    root,
+                    f"--days {days:g} is too short for the built-in scenario {scenario.name}: its fault runs from "
+                    f"{human_duration(late[0].start)} to {human_duration(late[0].end)}",
+                )
+    known = {s.name for s in scenarios} | {own.name for own in section.scenarios}
     for index, own in enumerate(section.scenarios):
         path: PathKey = (*root, "scenarios", index)
+        if selected and own.name not in selected:
+            scenarios = [s for s in scenarios if s.name != own.name]
+            continue
         fields = _traffic(spec, baseline, own, path, errors)
         if fields is None:
             continue
@@ -377,7 +388,6 @@ def plan_backtest(
     ignore = tuple(AlertRef.parse(t) for t in section.ignore)
     scenarios = [replace(s, ignore=ignore) for s in scenarios]
     if selected:
-        known = {s.name for s in scenarios}
         unknown = [name for name in selected if name not in known]
         if unknown:
             raise SpecError(
