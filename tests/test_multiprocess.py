@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -366,6 +367,22 @@ def test_crash_before_journal_leaves_nothing_visible(tmp_path: Path) -> None:
     mp.compact(tmp_path)
     assert not list(tmp_path.glob("*.tmp"))
     samples, _ = scrape(tmp_path)
+    assert value(samples, "tasks_total", outcome="ok") == 1
+
+
+def test_empty_and_corrupt_files_of_dead_workers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A worker that died while creating its file leaves 0 bytes: merged as empty. A corrupt file is left in
+    place, logged, and never stops the compaction of the others."""
+    write_worker(tmp_path, FAKE_PID)
+    (tmp_path / f"counter_{FAKE_PID + 1}.db").write_bytes(b"")
+    corrupt = tmp_path / f"counter_{FAKE_PID + 2}.db"
+    corrupt.write_bytes(struct.pack("ii", 4096, 0) + b"\xff" * 64)  # claims 4 KiB used, holds garbage
+    mp.compact(tmp_path)
+    assert not (tmp_path / f"counter_{FAKE_PID}.db").exists()
+    assert not (tmp_path / f"counter_{FAKE_PID + 1}.db").exists()
+    assert corrupt.exists()
+    assert "not compacting unreadable" in caplog.text
+    samples, _ = scrape(tmp_path)  # the scrape skips the corrupt file too
     assert value(samples, "tasks_total", outcome="ok") == 1
 
 

@@ -289,6 +289,30 @@ def round_up_sum(parts: list[float]) -> float:
     return total
 
 
+def _mergeable(path: str) -> bool:
+    """Whether a dead process's file can be merged; a corrupt one is left in place (and logged).
+
+    A file shorter than its 8-byte header belongs to a process that died while creating it: it holds no
+    samples and is merged as empty (so it is deleted). prometheus_client truncates new files to 64 KiB
+    before writing, so anything else unreadable is damage that compaction must not hide.
+    """
+    try:
+        list(_MMAP.read_all_values_from_file(path))
+    except (struct.error, RuntimeError) as exc:
+        if Path(path).stat().st_size < 8:
+            return True
+        log.warning("jobpulse: not compacting unreadable multiprocess file %s: %s", path, exc)
+        return False
+    return True
+
+
+def _values_of(path: str) -> list[tuple[str, float, float, int]]:
+    try:
+        return list(_MMAP.read_all_values_from_file(path))
+    except struct.error:  # shorter than its header: a file whose process died while creating it
+        return []
+
+
 def merge_values(kind: str, mode: str, files: Iterable[str]) -> dict[str, tuple[float, float]]:
     """mmap key → (value, timestamp) of ``files`` of one kind merged into one file's worth.
 
@@ -298,7 +322,7 @@ def merge_values(kind: str, mode: str, files: Iterable[str]) -> dict[str, tuple[
     parts: dict[str, list[float]] = defaultdict(list)
     latest: dict[str, tuple[float, float]] = {}
     for path in files:
-        for key, value, timestamp, _ in _MMAP.read_all_values_from_file(path):
+        for key, value, timestamp, _ in _values_of(path):
             if kind == "gauge" and mode == "mostrecent":
                 current = latest.get(key)
                 if current is None or timestamp > current[1]:
@@ -416,6 +440,7 @@ def compact(
         delete: list[str] = [Path(f.path).name for f in drop]
         for prefix, group in sorted(by_prefix.items()):
             previous = [f for f in files if f.prefix == prefix and f.generation is not None]
+            group = [f for f in group if _mergeable(f.path)]
             sources = previous + group
             kind, _, mode = prefix.partition("_")
             entries = merge_values(kind, mode, [f.path for f in sources])
