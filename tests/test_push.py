@@ -200,3 +200,27 @@ def test_prune_groups_removes_only_old_groups_of_the_job(gateway: PushgatewaySer
     assert prune_groups(gateway.address, "etl", older_than=60, now=time.time() + 120) == 2
     assert gateway.group_labels() == [{"instance": "c", "job": "other"}]
     assert prune_groups("127.0.0.1:1", "etl", older_than=0, timeout=1) == 0  # unreachable: logged, no raise
+
+
+def test_prometheus_scrapes_both_batches_from_the_gateway(
+    gateway: PushgatewayServer, prometheus_bin: str, tmp_path: Path
+) -> None:
+    """The whole path: two batch runs push, a real Prometheus scrapes the Pushgateway with honor_labels and
+    sees each run's outcome under its own instance label (the seed's BatchProcessingFailure query works)."""
+    from jobpulse.verify.servers import PrometheusServer, prometheus_config, scrape_config
+
+    spec = load_spec(AI_SHORTS)
+    with BatchRun(spec, "batch", gateway=gateway.address, batch_id="b-ok"):
+        pass
+    with pytest.raises(RuntimeError), BatchRun(spec, "batch", gateway=gateway.address, batch_id="b-bad"):
+        raise RuntimeError("a job failed")
+    scrape = {**scrape_config("pushgateway", gateway.address, interval="1s"), "honor_labels": True}
+    config = prometheus_config(scrape_configs=[scrape], evaluation_interval="1s")
+    with PrometheusServer(config=config, workdir=tmp_path / "prometheus", binary=prometheus_bin) as prometheus:
+        result = prometheus.wait_for(
+            lambda: prometheus.query('batches_completed_total{job="batch"} > 0'), timeout=20, interval=0.5
+        )
+        seen = {(r["metric"]["instance"], r["metric"]["status"]) for r in result}
+        assert seen == {("b-ok", "success"), ("b-bad", "failure")}
+        failed = prometheus.query('sum(batches_completed_total{status="failure"})')
+        assert float(failed[0]["value"][1]) == 1
