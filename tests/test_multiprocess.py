@@ -26,6 +26,7 @@ from prometheus_client.multiprocess import MultiProcessCollector as StockCollect
 
 from jobpulse.runtime import multiprocess as mp
 from jobpulse.spec.load import load_spec_text
+from jobpulse.verify.servers import wait_for
 
 SPEC = """
 version: jobpulse/v1
@@ -488,3 +489,30 @@ async def test_metrics_app_serves_the_merged_view(tmp_path: Path) -> None:
     assert 'tasks_total{outcome="ok"} 6.0' in response.text
     # 4 compacted, 5 kept gauge "all" files of the dead, 6 files of the live process
     assert "jobpulse_multiprocess_files 15.0" in response.text
+
+
+@pytest.mark.anyio
+async def test_metrics_app_compacts_in_the_background(tmp_path: Path) -> None:
+    """Without an exit hook (uvicorn --workers): a scrape that reads too many files starts a compaction in a
+    background thread; the next scrapes read few files and report the same counters."""
+    for n in range(60):
+        write_worker(tmp_path, FAKE_PID + n)  # 6 files each
+    app = mp.metrics_app(tmp_path, compact_above=100)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        first = (await client.get("/metrics")).text
+        assert "jobpulse_multiprocess_files 360.0" in first
+        wait_for(lambda: len(list(tmp_path.glob("*.db"))) < 100, timeout=20)
+        second = (await client.get("/metrics")).text
+    assert 'tasks_total{outcome="ok"} 60.0' in first
+    assert 'tasks_total{outcome="ok"} 60.0' in second
+    assert "jobpulse_multiprocess_files 64.0" in second  # 4 compacted + the 60 kept gauge "all" files
+
+
+def test_no_background_compaction_below_the_threshold(tmp_path: Path) -> None:
+    for n in range(10):
+        write_worker(tmp_path, FAKE_PID + n)
+    registry, collector = mp.multiprocess_registry(tmp_path, compact_above=100)
+    list(registry.collect())
+    assert collector.compactions == 0 and not collector._compacting
+    assert len(list(tmp_path.glob("*.db"))) == 60

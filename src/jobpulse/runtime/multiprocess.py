@@ -30,6 +30,7 @@ import re
 import struct
 import tempfile
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -482,12 +483,29 @@ class MultiprocessCollector(_pm.MultiProcessCollector):
     Sums are exact (``math.fsum``) so that the order files are listed in never changes a value. Every
     scrape also reports ``jobpulse_multiprocess_files`` (files read), and :attr:`last_files` /
     :attr:`last_series` keep the numbers of the last collect for tests and benchmarks.
+
+    ``compact_above=N``: when a scrape reads more than N files, compact dead processes' files in a background
+    thread (at most once per ``compact_interval`` seconds) — for servers without an exit hook (uvicorn
+    ``--workers``, Celery children compacting each other). The scrape itself never waits for it.
     """
 
-    def __init__(self, registry: CollectorRegistry | None, path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None,
+        path: str | Path | None = None,
+        *,
+        compact_above: int | None = None,
+        compact_interval: float = 30.0,
+    ) -> None:
         self.directory = _directory(path)
         self.last_files = 0
         self.last_series = 0
+        self.compact_above = compact_above
+        self.compact_interval = compact_interval
+        self.compactions = 0
+        self._compacting = False
+        self._last_compaction = -math.inf
+        self._compact_lock = threading.Lock()
         _STOCK.__init__(self, registry, str(self.directory))
 
     def collect(self) -> Iterator[Metric]:
@@ -496,12 +514,35 @@ class MultiprocessCollector(_pm.MultiProcessCollector):
             merged = _merge(files)
         self.last_files = len(files)
         self.last_series = sum(len(m.samples) for m in merged)
+        self._maybe_compact(len(files))
         yield from merged
         yield GaugeMetricFamily(
             "jobpulse_multiprocess_files",
             "Multi-process *.db files read by this scrape (grows with dead workers until they are compacted).",
             value=len(files),
         )
+
+    def _maybe_compact(self, files: int) -> None:
+        if self.compact_above is None or files <= self.compact_above:
+            return
+        now = time.monotonic()
+        with self._compact_lock:
+            if self._compacting or now - self._last_compaction < self.compact_interval:
+                return
+            self._compacting = True
+            self._last_compaction = now
+        threading.Thread(target=self._compact, name="jobpulse-multiprocess-compact", daemon=True).start()
+
+    def _compact(self) -> None:
+        try:
+            result = compact(self.directory)
+            if result.generation is not None:
+                self.compactions += 1
+        except Exception:
+            log.exception("jobpulse: background compaction of %s failed", self.directory)
+        finally:
+            with self._compact_lock:
+                self._compacting = False
 
 
 _Labels = tuple[tuple[str, str], ...]
@@ -607,18 +648,25 @@ def _merge(files: list[str]) -> list[Metric]:
     return out
 
 
-def multiprocess_registry(directory: str | Path | None = None) -> tuple[CollectorRegistry, MultiprocessCollector]:
+def multiprocess_registry(
+    directory: str | Path | None = None, *, compact_above: int | None = None
+) -> tuple[CollectorRegistry, MultiprocessCollector]:
     """A fresh registry holding only a :class:`MultiprocessCollector` of ``directory``, and the collector."""
     registry = CollectorRegistry()
-    collector = MultiprocessCollector(registry, directory)
+    collector = MultiprocessCollector(registry, directory, compact_above=compact_above)
     return registry, collector
 
 
-def metrics_app(directory: str | Path | None = None, *, token: str | None = None) -> MetricsApp:
-    """The host's ``/metrics``: a :class:`~jobpulse.runtime.exposition.MetricsApp` merging every process's files."""
+def metrics_app(
+    directory: str | Path | None = None, *, token: str | None = None, compact_above: int | None = 200
+) -> MetricsApp:
+    """The host's ``/metrics``: a :class:`~jobpulse.runtime.exposition.MetricsApp` merging every process's files.
+
+    Scrapes that read more than ``compact_above`` files start a background compaction (``None``: never).
+    """
     from jobpulse.runtime.exposition import MetricsApp
 
-    registry, _ = multiprocess_registry(directory)
+    registry, _ = multiprocess_registry(directory, compact_above=compact_above)
     return MetricsApp(registry, token=token)
 
 
