@@ -22,7 +22,9 @@ from celery.contrib.testing.worker import start_worker
 from prometheus_client import CollectorRegistry
 
 from jobpulse.integrations.celery import PUBLISHED_AT, REQUEST_ID, TRACEPARENT, error_class
+from jobpulse.integrations.redis import sync_client
 from jobpulse.runtime import context
+from jobpulse.runtime.queues import QueueState
 from jobpulse.verify.datastores import RedisServer
 from tests.fixtures.queues.celery_tasks import SEEN, make_app
 
@@ -110,12 +112,23 @@ def test_queue_wait_is_measured_from_publish(celery_setup: tuple[Any, Any, Any])
     registry = telemetry.registry
     for i in range(3):
         app.tasks["t.ok"].delay(i)
+    app.tasks["t.ok"].apply_async((9,), priority=9)  # a priority sub-queue
     time.sleep(1.2)
+    # the broker's view before any worker runs: 4 waiting, the oldest for over a second
+    redis = sync_client(app.conf.broker_url)
+    state = QueueState(redis, celery=["celery"], registry=registry)
+    assert state.refresh()
+    assert value(registry, "jobpulse_queue_depth", queue="celery") == 4
+    assert 1.2 <= value(registry, "jobpulse_queue_oldest_age_seconds", queue="celery") < 10
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-        wait_until(lambda: total(registry, "celery_task_completed_total") == 3, what="3 finished tasks")
-    assert value(registry, "celery_task_queue_wait_seconds_count", queue="celery") == 3
+        wait_until(lambda: total(registry, "celery_task_completed_total") == 4, what="4 finished tasks")
+    assert state.refresh()
+    redis.close()
+    assert value(registry, "jobpulse_queue_depth", queue="celery") == 0
+    assert value(registry, "jobpulse_queue_oldest_age_seconds", queue="celery") == 0
+    assert value(registry, "celery_task_queue_wait_seconds_count", queue="celery") == 4
     assert value(registry, "celery_task_queue_wait_seconds_bucket", queue="celery", le="1.0") == 0
-    assert value(registry, "celery_task_queue_wait_seconds_bucket", queue="celery", le="10.0") == 3
+    assert value(registry, "celery_task_queue_wait_seconds_bucket", queue="celery", le="10.0") == 4
 
 
 def test_in_flight_counts_running_tasks(celery_setup: tuple[Any, Any, Any]) -> None:
