@@ -36,12 +36,14 @@ def _print_problems(exc: SpecError) -> None:
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
+    metavar="DIR",
     help="Report directory (default: backtest/ beside the spec). Replaced whole, atomically.",
 )
 @click.option(
     "--days",
     type=click.FloatRange(min=0, min_open=True, max=400),
     default=None,
+    metavar="N",
     help="Simulate N days per scenario instead of each scenario's own duration (faults keep their offsets).",
 )
 @click.option(
