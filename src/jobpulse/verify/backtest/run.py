@@ -15,7 +15,15 @@ from jobpulse.compile.slo_rules import ERROR_RATIO
 from jobpulse.compile.slo_tests import detection_minutes, fire_minute
 from jobpulse.spec.model import Spec
 from jobpulse.spec.slo import SLO, Tier, duration_seconds
-from jobpulse.verify.backtest.evaluate import TSDB, AlertRule, Firing, alert_rules, recording_levels
+from jobpulse.verify.backtest.evaluate import (
+    COARSE_WINDOW,
+    TSDB,
+    AlertRule,
+    Firing,
+    alert_rules,
+    longest_range,
+    recording_levels,
+)
 from jobpulse.verify.backtest.scenarios import BacktestPlan, Scenario
 from jobpulse.verify.backtest.simulate import Simulation
 from jobpulse.verify.binaries import require_binary
@@ -267,7 +275,10 @@ def run_scenario(
         began = time.perf_counter()
         phases: dict[str, float] = {}
         for group in rule_file.get("groups", []):  # type: ignore[attr-defined]
-            first = next((r for r in group["rules"] if "record" in r), None)
+            # a recording rule evaluated at the group's interval (not one moved to the hourly group)
+            first = next(
+                (r for r in group["rules"] if "record" in r and longest_range(r["expr"]) <= COARSE_WINDOW), None
+            )
             if first is not None:
                 step = float(duration_seconds(group.get("interval") or interval))
                 phases[group["name"]] = tsdb.phase(first["record"], first.get("labels") or {}, start, step)
