@@ -222,7 +222,7 @@ def test_every_document_of_a_multi_document_file_is_linted(tmp_path: Path) -> No
 
 
 def test_a_spec_the_resolver_refuses_late_is_a_spec_error_not_a_crash(tmp_path: Path) -> None:
-    # an empty panel expr passes the wire model but not the target model built while resolving
+    # an empty panel expr is refused by the wire model, with its location
     spec = write(
         tmp_path,
         "jobpulse.yaml",
@@ -230,4 +230,5 @@ def test_a_spec_the_resolver_refuses_late_is_a_spec_error_not_a_crash(tmp_path: 
     )
     result = run(str(spec))
     assert result.exit_code == 2
-    assert "invalid spec: TargetSpec.expr: String should have at least 1 character" in result.output
+    assert "jobpulse.yaml:" in result.output
+    assert "dashboards[0].panels[0].expr: String should have at least 1 character" in result.output
