@@ -170,10 +170,82 @@ def machine() -> dict[str, str]:
         "OS": f"{platform.system()} {platform.release()}",
         "prometheus_client": version("prometheus_client"),
         "load average at start": load_average(),
+        "CPU used by other processes during the run": competing_cpu(),
     }
 
 
 _LOAD_AT_IMPORT = os.getloadavg() if hasattr(os, "getloadavg") else None
+
+
+def _cpu_snapshot() -> tuple[float, float, float] | None:
+    """(monotonic seconds, busy CPU-seconds of the whole machine, CPU-seconds of this process)."""
+    try:
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    # user nice system idle iowait irq softirq steal (guest time is already counted in user)
+    ticks = [int(v) for v in first[1:9]]
+    busy = sum(ticks) - ticks[3] - ticks[4]
+    own = os.times()
+    return time.monotonic(), busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
+
+
+_CPU_AT_IMPORT = _cpu_snapshot()
+
+
+def competing_cpu() -> str:
+    """Share of the machine's CPU time that other processes (or the hypervisor) took since the run began.
+
+    Near 0 %: the benchmarks had the machine to themselves. High: other work competed with them, which
+    inflates absolute times and the spread (interleaving keeps the ratios comparable).
+    """
+    now = _cpu_snapshot()
+    if now is None or _CPU_AT_IMPORT is None:
+        return "n/a"
+    wall = now[0] - _CPU_AT_IMPORT[0]
+    others = (now[1] - _CPU_AT_IMPORT[1]) - (now[2] - _CPU_AT_IMPORT[2])
+    if wall <= 0:
+        return "n/a"
+    return f"{max(0.0, 100 * others / (wall * (os.cpu_count() or 1))):.0f} %"
+
+
+def competing_share() -> float | None:
+    """``competing_cpu()`` as a fraction, or None where it cannot be measured."""
+    text = competing_cpu()
+    return None if text == "n/a" else float(text.rstrip(" %")) / 100
+
+
+def intro(doc: str | None) -> str:
+    """A module docstring minus its first paragraph, as Markdown paragraphs."""
+    if not doc:
+        return ""
+    paragraphs = doc.strip().split("\n\n")[1:]
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+def write_section(name: str, text: str, *, doc: Path = DOC, first: bool = False) -> None:
+    """Put ``text`` between ``<!-- name: begin -->`` and ``<!-- name: end -->`` in docs/benchmarks.md.
+
+    An existing section of that name is replaced in place; a new one is appended (or, with ``first``,
+    put right under the page title). Every other section of the page is left as it is.
+    """
+    begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
+    block = f"{begin}\n{text.strip()}\n{end}\n"
+    page = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
+    if begin in page and end in page:
+        before, rest = page.split(begin, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
+        page = before + block + ("\n" + after if after else "")
+    elif first:
+        title, _, rest = page.partition("\n")
+        page = f"{title}\n\n{block}\n{rest.lstrip(chr(10))}"
+    else:
+        page = page.rstrip("\n") + "\n\n" + block
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(page.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def load_average() -> str:
@@ -278,11 +350,19 @@ def machine_markdown() -> str:
     return "Machine: " + "; ".join(f"{k} {v}" for k, v in machine().items()) + "."
 
 
+def marker(section: Section) -> str:
+    """The name of a section's markers in docs/benchmarks.md: ``bench_<key>``."""
+    return section.key if section.key.startswith("bench_") else f"bench_{section.key}"
+
+
 def main(run: Callable[[bool], Section]) -> None:
-    """Command line of a single benchmark module: ``[--quick] [--markdown]``."""
+    """Command line of a single benchmark module: ``[--quick] [--markdown] [--write]``."""
     parser = argparse.ArgumentParser(description=run.__doc__)
     parser.add_argument("--markdown", action="store_true", help="print a Markdown section instead of a table")
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (smoke run; noisier)")
+    parser.add_argument(
+        "--write", action="store_true", help="replace (or append) this benchmark's section in docs/benchmarks.md"
+    )
     args = parser.parse_args()
     section = run(args.quick)
     section.command = command()
@@ -290,6 +370,9 @@ def main(run: Callable[[bool], Section]) -> None:
     if not args.markdown:
         print(machine_markdown())
         print(f"Command: {section.command}")
+    if args.write:
+        write_section(marker(section), render_markdown(section))
+        print(f"wrote the {marker(section)} section of {DOC}")
 
 
 def settings(quick: bool) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from _harness import Bench, Section, Variant, fmt_ns, loop_async, main, measure, settings
+from _harness import Bench, Section, Variant, fmt_ns, intro, loop_async, main, measure, settings
 from prometheus_client import CollectorRegistry, Histogram, make_asgi_app
 
 from jobpulse.runtime.exposition import MetricsApp
@@ -174,7 +174,7 @@ def run(quick: bool = False) -> Section:
     return Section(
         key="exposition",
         title="Exposition: a /metrics scrape",
-        intro=__doc__.split("\n\n", 1)[1].replace("\n", " ").strip() if __doc__ else "",
+        intro=intro(__doc__),
         results=tables,
         captions=[
             "Small registry (10 histogram children), plain scrape",

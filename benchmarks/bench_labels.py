@@ -14,7 +14,7 @@ from __future__ import annotations
 from itertools import cycle
 from pathlib import Path
 
-from _harness import Bench, Section, Variant, loop_op, main, measure, settings
+from _harness import Bench, Section, Variant, intro, loop_op, main, measure, settings
 from prometheus_client import CollectorRegistry, Counter
 
 from jobpulse.runtime.metrics import Instrument, Telemetry
@@ -135,7 +135,7 @@ def run(quick: bool = False) -> Section:
     return Section(
         key="labels",
         title="Label lookup: Instrument.labels / child vs. Counter.labels",
-        intro=__doc__.split("\n\n", 1)[1].replace("\n", " ").strip() if __doc__ else "",
+        intro=intro(__doc__),
         results=[results],
         captions=["Child lookup for preview_generation_jobs_total{scenario,backend}, then .inc()"],
         reading=reading,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from _harness import Bench, Section, Variant, loop_op, main, measure, settings
+from _harness import Bench, Section, Variant, intro, loop_op, main, measure, settings
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from jobpulse.runtime.metrics import Telemetry
@@ -342,7 +342,8 @@ def run(quick: bool = False) -> Section:
         f"passing them by position costs {explicit.ns_per_op - positional.ns_per_op:+,.0f} ns (the keyword "
         f"dict, and mapping names to the spec's order). `with tracker.run(...)` costs "
         f"{inline.ratio:.2f}×, and a generated id {generated.ns_per_op - explicit.ns_per_op:+,.0f} ns "
-        f"(mostly the `os.urandom` call; the benchmark supplies ids because the baseline has none to make). "
+        f"(one `new_job_id()`: 16 bytes from `os.urandom`, formatted like `uuid4().hex`; the benchmark "
+        f"supplies ids because the baseline has none to make). "
         f"Hand-written code calling `.labels(...)` on every update, as most code does, takes "
         f"{labels.ns_per_op:,.0f} ns ({labels.ratio:.2f}×)"
         + (", slower than every tracker variant." if slower_than_all else ".")
@@ -355,7 +356,7 @@ def run(quick: bool = False) -> Section:
     return Section(
         key="tracker",
         title="Job tracker: one lifecycle (enqueue → start → succeed)",
-        intro=__doc__.split("\n\n", 1)[1].replace("\n", " ").strip() if __doc__ else "",
+        intro=intro(__doc__),
         results=[results, anatomy],
         captions=[
             "One full job lifecycle, 4 metrics updated (5 updates)",

@@ -126,8 +126,8 @@ class Job:
         now = clock()
         self.state = RUNNING
         self.started_at = now
-        if b.depth is not None:
-            b.depth.dec()
+        if (depth := b.depth) is not None:
+            depth.dec()
         if b.start_more:
             if b.in_flight is not None:
                 b.in_flight.inc()
@@ -153,11 +153,11 @@ class Job:
         elif b.in_flight is not None:
             b.in_flight.dec()
         self.state = SUCCEEDED
-        if b.done_success is not None:
-            b.done_success.inc()
-        if b.duration_success is not None:
+        if (done := b.done_success) is not None:
+            done.inc()
+        if (duration := b.duration_success) is not None:
             since = self.started_at if tracker.from_start and self.started_at is not None else self.enqueued_at
-            b.duration_success.observe((now - since) * tracker.duration_scale)
+            duration.observe((now - since) * tracker.duration_scale)
         tracker._live.pop(self.id, None)
         return True
 
@@ -295,10 +295,10 @@ class JobTracker:
         job.enqueued_at = clock()
         job.started_at = None
         job.attempts = 1
-        if binding.enqueued is not None:
-            binding.enqueued.inc()
-        if binding.depth is not None:
-            binding.depth.inc()
+        if (enqueued := binding.enqueued) is not None:
+            enqueued.inc()
+        if (depth := binding.depth) is not None:
+            depth.inc()
         self._live[job_id] = job
         return job
 
