@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,23 @@ def make(text: str = SEED_002, *, strict: bool = False) -> tuple[LLMTelemetry, C
     return LLMTelemetry(telemetry), registry
 
 
+@pytest.fixture
+def jobpulse_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[pytest.LogCaptureFixture]:
+    """caplog for jobpulse's loggers even if another test disabled them (logging.config) or stopped propagation."""
+    for name in ("jobpulse", "jobpulse.multiprocess", "jobpulse.push", "jobpulse.llm"):
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "disabled", False)
+        monkeypatch.setattr(logger, "level", logging.WARNING)
+    logger = logging.getLogger("jobpulse")
+    logger.addHandler(caplog.handler)
+    monkeypatch.setattr(logger, "propagate", False)  # the handler is attached here: no second copy via root
+    caplog.handler.setLevel(logging.WARNING)
+    yield caplog
+    logger.removeHandler(caplog.handler)
+
+
 def test_seed_002_call_updates_every_metric() -> None:
     llm, registry = make()
     cost = llm.record_llm_call("gpt-4o", "chat", prompt_tokens=1000, completion_tokens=500, latency=1.5)
@@ -167,13 +185,12 @@ def test_prices_in_cents_per_thousand_into_a_usd_metric() -> None:
     assert value == pytest.approx(0.015)  # USD
 
 
-def test_unpriced_models_are_counted_and_warned_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_unpriced_models_are_counted_and_warned_once(jobpulse_log: pytest.LogCaptureFixture) -> None:
     llm, registry = make()
-    caplog.set_level(logging.WARNING, logger="jobpulse.llm")
     for _ in range(3):
         assert llm.record_llm_call("dall-e-3", "image_generation", prompt_tokens=10) is None
     assert registry.get_sample_value("jobpulse_llm_unpriced_calls_total") == 3
-    assert caplog.text.count("no price") == 1
+    assert jobpulse_log.text.count("no price") == 1
     assert (
         registry.get_sample_value("luneo_openai_requests_total", {"model": "dall-e-3", "operation": "image_generation"})
         == 3

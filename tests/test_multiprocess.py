@@ -7,12 +7,14 @@ restarts, their files are written with prometheus_client's own ``MmapedDict`` un
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import os
 import struct
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -93,6 +95,23 @@ def write_worker(directory: Path, pid: int, *, ok: float = 1, seconds: float = 0
 
 
 # --- setup and gauge modes ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def jobpulse_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[pytest.LogCaptureFixture]:
+    """caplog for jobpulse's loggers even if another test disabled them (logging.config) or stopped propagation."""
+    for name in ("jobpulse", "jobpulse.multiprocess", "jobpulse.push", "jobpulse.llm"):
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "disabled", False)
+        monkeypatch.setattr(logger, "level", logging.WARNING)
+    logger = logging.getLogger("jobpulse")
+    logger.addHandler(caplog.handler)
+    monkeypatch.setattr(logger, "propagate", False)  # the handler is attached here: no second copy via root
+    caplog.handler.setLevel(logging.WARNING)
+    yield caplog
+    logger.removeHandler(caplog.handler)
 
 
 def test_gauge_modes_follow_job_roles_and_overrides() -> None:
@@ -371,7 +390,7 @@ def test_crash_before_journal_leaves_nothing_visible(tmp_path: Path) -> None:
     assert value(samples, "tasks_total", outcome="ok") == 1
 
 
-def test_empty_and_corrupt_files_of_dead_workers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_empty_and_corrupt_files_of_dead_workers(tmp_path: Path, jobpulse_log: pytest.LogCaptureFixture) -> None:
     """A worker that died while creating its file leaves 0 bytes: merged as empty. A corrupt file is left in
     place, logged, and never stops the compaction of the others."""
     write_worker(tmp_path, FAKE_PID)
@@ -382,7 +401,7 @@ def test_empty_and_corrupt_files_of_dead_workers(tmp_path: Path, caplog: pytest.
     assert not (tmp_path / f"counter_{FAKE_PID}.db").exists()
     assert not (tmp_path / f"counter_{FAKE_PID + 1}.db").exists()
     assert corrupt.exists()
-    assert "not compacting unreadable" in caplog.text
+    assert "not compacting unreadable" in jobpulse_log.text
     samples, _ = scrape(tmp_path)  # the scrape skips the corrupt file too
     assert value(samples, "tasks_total", outcome="ok") == 1
 

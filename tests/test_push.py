@@ -49,6 +49,23 @@ def completed(gateway: PushgatewayServer) -> dict[tuple[str, str], float]:
     return {k: v for k, v in out.items() if v}
 
 
+@pytest.fixture
+def jobpulse_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[pytest.LogCaptureFixture]:
+    """caplog for jobpulse's loggers even if another test disabled them (logging.config) or stopped propagation."""
+    for name in ("jobpulse", "jobpulse.multiprocess", "jobpulse.push", "jobpulse.llm"):
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "disabled", False)
+        monkeypatch.setattr(logger, "level", logging.WARNING)
+    logger = logging.getLogger("jobpulse")
+    logger.addHandler(caplog.handler)
+    monkeypatch.setattr(logger, "propagate", False)  # the handler is attached here: no second copy via root
+    caplog.handler.setLevel(logging.WARNING)
+    yield caplog
+    logger.removeHandler(caplog.handler)
+
+
 def test_listens_on_loopback_only(gateway: PushgatewayServer) -> None:
     assert gateway.address.startswith("127.0.0.1:")
     assert gateway.client.get("/-/ready").status_code == 200
@@ -131,17 +148,16 @@ def test_delete_on_success_keeps_failed_groups(gateway: PushgatewayServer) -> No
     assert gateway.group_labels() == [{"instance": "bad", "job": "batch"}]
 
 
-def test_unreachable_gateway_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+def test_unreachable_gateway_never_raises(jobpulse_log: pytest.LogCaptureFixture) -> None:
     with socket.socket() as sock:  # a loopback port with nothing listening
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     spec = load_spec(AI_SHORTS)
-    caplog.set_level(logging.WARNING, logger="jobpulse.push")
     with BatchRun(spec, "batch", gateway=f"127.0.0.1:{port}", batch_id="b-1", timeout=1, attempts=2) as run:
         pass
     assert run.succeeded is True and run.pushed is False
     assert run.registry.get_sample_value("jobpulse_push_errors_total", {"reason": "connection"}) == 2
-    assert "Pushgateway" in caplog.text and "connection" in caplog.text
+    assert "Pushgateway" in jobpulse_log.text and "connection" in jobpulse_log.text
 
 
 def test_timeout_bounds_a_silent_gateway() -> None:

@@ -121,7 +121,7 @@ def setup_multiprocess(
     path = _directory(directory)
     path.mkdir(parents=True, exist_ok=True)
     if wipe:
-        for stale in path.glob("*.db"):
+        for stale in [*path.glob("*.db"), *path.glob("*.db.tmp")]:
             stale.unlink(missing_ok=True)
         (path / JOURNAL).unlink(missing_ok=True)
     os.environ[ENV] = str(path)
