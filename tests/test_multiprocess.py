@@ -120,6 +120,30 @@ def test_gauge_modes_follow_job_roles_and_overrides() -> None:
     assert mp.gauge_modes(spec, {"cache_entries": "livesum", "nope": "max"})["cache_entries"] == "livesum"
 
 
+def test_money_gauges_of_the_llm_section_are_summed() -> None:
+    """Seed 002 counts cost up on a gauge (luneo_openai_cost_cents): per process it is a running total, so the
+    host's value is the sum over processes, dead ones included."""
+    text = (
+        SPEC
+        + """
+  - name: cost_cents
+    type: gauge
+    unit: cents
+    help: Money spent.
+llm:
+  metrics: {cost: cost_cents}
+"""
+    )
+    text = text.replace("jobs:\n", "").replace(
+        "  - name: task\n    outcomes: {success: ok, failure: failed}\n    metrics: {completed: tasks_total, "
+        "duration: task_seconds, in_flight: tasks_in_flight, queue_depth: tasks_waiting}\n",
+        "",
+    )
+    modes = mp.gauge_modes(load_spec_text(text))
+    assert modes["cost_cents"] == "sum"
+    assert modes["tasks_in_flight"] == "livemax"  # no job lifecycle in this spec
+
+
 def test_setup_rejects_unknown_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(mp.ENV, raising=False)
     with pytest.raises(ValueError, match="unknown multiprocess mode"):

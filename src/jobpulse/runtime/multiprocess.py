@@ -137,8 +137,9 @@ def setup_multiprocess(
 def gauge_modes(spec: Spec, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """The multi-process mode of every gauge in the spec.
 
-    ``livesum`` for a job's in-flight gauge, ``sum`` for its queue-depth gauge, ``livemax`` otherwise; an
-    override (``overrides`` or :func:`setup_multiprocess`'s ``modes``) wins.
+    ``livesum`` for a job's in-flight gauge, ``sum`` for its queue-depth gauge and for a gauge the ``llm``
+    section counts money on, ``livemax`` otherwise; an override (``overrides`` or :func:`setup_multiprocess`'s
+    ``modes``) wins.
     """
     modes: dict[str, str] = {}
     for metric in spec.metrics.values():
@@ -149,6 +150,11 @@ def gauge_modes(spec: Spec, overrides: Mapping[str, str] | None = None) -> dict[
             metric = getattr(job, role)
             if metric is not None:
                 modes[metric.name] = mode
+    if spec.llm is not None:  # money counted up on a gauge (seed 002's luneo_openai_cost_cents) is a running sum
+        for role in ("cost", "cache_savings"):
+            money = spec.llm.metrics.get(role)
+            if money is not None and money.type == "gauge":
+                modes[money.name] = "sum"
     with _overrides_lock:
         modes.update({k: v for k, v in _overrides.items() if k in modes})
     if overrides:
