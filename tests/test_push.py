@@ -67,8 +67,20 @@ def jobpulse_log(
 
 
 def test_listens_on_loopback_only(gateway: PushgatewayServer) -> None:
-    assert gateway.address.startswith("127.0.0.1:")
+    """The Pushgateway's listening socket is bound to 127.0.0.1, not to every interface (from /proc/net/tcp*)."""
     assert gateway.client.get("/-/ready").status_code == 200
+    listening: list[str] = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, port = local.rsplit(":", 1)
+            if state == "0A" and int(port, 16) == gateway.port:  # 0A: LISTEN
+                listening.append(address)
+    assert listening == ["0100007F"]  # 127.0.0.1, little-endian hex
 
 
 def test_two_concurrent_batches_both_visible(gateway: PushgatewayServer) -> None:
