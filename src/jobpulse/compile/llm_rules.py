@@ -72,7 +72,7 @@ def spike_expr(baseline: CostBaseline, spike: SpikeAlert) -> str:
 
 def spike_annotations(spec: Spec, baseline: CostBaseline, spike: SpikeAlert) -> dict[str, str]:
     factor = clean(Decimal(str(spike.factor)))
-    url = spike.runbook_url or f"{spec.service.runbook_base_url}docs/llm.md#cost-spike"
+    url = spike.runbook_url or f"{spec.service.runbook_base_url}docs/alerts.md#{spike.name.lower()}"
     return {
         "summary": f"LLM cost is at least {factor}x its {spike.window} baseline",
         "description": (
