@@ -111,19 +111,6 @@ def test_dashboard_keeps_the_seed_promql(tmp_path: Path) -> None:
     assert 'rate(preview_generation_job_duration_ms_bucket{outcome="ready"}[15m])' in exprs["Job duration (p95 ms)"]
 
 
-LLM_SPIKE_SPEC = """
-  - name: llm_requests_total
-    type: counter
-    help: LLM calls.
-    labels: {model: {values: [gpt-4o]}, status: {values: [ok, error]}}
-  - name: llm_cost_usd_total
-    type: counter
-    unit: usd
-    help: LLM spend.
-    labels: {model: {values: [gpt-4o]}}
-"""
-
-
 @pytest.mark.parametrize("spec", EXAMPLE_SPECS, ids=lambda p: p.parent.name)
 def test_every_runbook_url_points_at_a_section(tmp_path: Path, spec: Path) -> None:
     out = _build(tmp_path, spec)
