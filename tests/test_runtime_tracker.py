@@ -252,3 +252,56 @@ class TrackerMachine(RuleBasedStateMachine):
 
 TestTrackerMachine = TrackerMachine.TestCase
 TestTrackerMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+def test_a_job_runs_under_the_request_context_it_was_enqueued_in(tmp_path: Path) -> None:
+    """A job enqueued during a request logs that request's trace id in the worker, with its own job id."""
+    import threading
+
+    from jobpulse.runtime import context
+
+    tracker, _, _ = _setup(tmp_path)
+    with context.use(None) as request:
+        job = tracker.enqueue("j-ctx", queue="default", tenant="t")
+    assert context.current() is None
+    seen: dict[str, object] = {}
+
+    def worker() -> None:
+        assert context.current() is None  # a worker thread starts without the request's context
+        job.start()
+        running = context.current()
+        seen["trace_id"] = running.trace_id if running else None
+        seen["job_id"] = running.job_id if running else None
+        seen["span_id"] = running.span_id if running else None
+        job.succeed()
+        seen["after"] = context.current()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen["trace_id"] == request.trace_id
+    assert seen["job_id"] == "j-ctx"
+    assert seen["span_id"] != request.span_id  # the job is its own span in the request's trace
+    assert seen["after"] is None
+
+
+def test_jobs_enqueued_outside_a_request_leave_the_context_alone(tmp_path: Path) -> None:
+    from jobpulse.runtime import context
+
+    tracker, _, _ = _setup(tmp_path)
+    with tracker.run(queue="default", tenant="t"):
+        assert context.current() is None
+
+
+def test_the_result_of_a_superseded_attempt_is_ignored(tmp_path: Path) -> None:
+    tracker, r, _ = _setup(tmp_path)
+    job = tracker.enqueue("j1", queue="default", tenant="t")
+    job.start()
+    first = job.attempts
+    job.requeue()  # e.g. a refresh endpoint while the first attempt still runs
+    assert not job.succeed(attempt=first)  # the old attempt's worker finishing late
+    assert v(r, "jobs_done_total", queue="default", outcome="ok") == 0
+    job.start()
+    assert job.succeed(attempt=job.attempts)
+    assert v(r, "jobs_done_total", queue="default", outcome="ok") == 1
+    assert not job.fail(attempt=first)

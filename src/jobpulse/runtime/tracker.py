@@ -7,6 +7,7 @@ Every job attempt is counted once: a second ``succeed()`` is ignored, queue dept
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from contextlib import ContextDecorator
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
+from jobpulse.runtime import context as _context
 from jobpulse.runtime.metrics import key_getter
 from jobpulse.spec.model import Job as JobModel
 
@@ -30,6 +32,18 @@ RUNNING: State = "running"
 SUCCEEDED: State = "succeeded"
 FAILED: State = "failed"
 _new_job = object.__new__
+_origin = _context._current.get  # the request context a job is enqueued in (None outside requests)
+
+
+def _enter_origin(origin: _context.RequestContext, job_id: str) -> object:
+    """Run the job under the context it was enqueued in: its log lines carry the request's trace id."""
+    return _context._current.set(origin.copy(span_id=_context.new_span_id(), job_id=job_id))
+
+
+def _leave_origin(token: object) -> None:
+    # finished in another thread or task than it started in: that context is not ours to reset
+    with contextlib.suppress(ValueError):
+        _context._current.reset(token)  # type: ignore[arg-type]
 
 
 def new_job_id() -> str:
@@ -76,7 +90,18 @@ class _Binding:
 class Job:
     """One job: its attributes, state and the time its current attempt was enqueued and started."""
 
-    __slots__ = ("_attributes", "_b", "_tracker", "attempts", "enqueued_at", "id", "started_at", "state")
+    __slots__ = (
+        "_attributes",
+        "_b",
+        "_ctx_token",
+        "_tracker",
+        "attempts",
+        "enqueued_at",
+        "id",
+        "origin",
+        "started_at",
+        "state",
+    )
 
     # The lifecycle methods below are the hot path (see benchmarks/bench_tracker.py): they read each
     # attribute once into a local and `succeed` repeats `_finish` inline rather than calling it.
@@ -97,6 +122,8 @@ class Job:
         self.enqueued_at = now
         self.started_at: float | None = None
         self.attempts = 1
+        self.origin: _context.RequestContext | None = _origin()
+        self._ctx_token: object = None
 
     @property
     def attributes(self) -> dict[str, str]:
@@ -135,14 +162,23 @@ class Job:
                 b.started.inc()
             if b.queue_wait is not None:
                 b.queue_wait.observe((now - self.enqueued_at) * self._tracker.queue_wait_scale)
+        if (origin := self.origin) is not None:
+            self._ctx_token = _enter_origin(origin, self.id)
         return True
 
-    def succeed(self) -> bool:
-        """Record success; returns False (and records nothing) if this attempt had already finished."""
+    def succeed(self, attempt: int | None = None) -> bool:
+        """Record success; returns False (and records nothing) if this attempt had already finished.
+
+        Pass the ``attempt`` number read when the work started to ignore the result of an attempt that
+        was superseded meanwhile (the job was requeued while it ran).
+        """
         # `_finish(True)` spelled out: one Python call less on the common path
         state = self.state
-        if state is SUCCEEDED or state is FAILED:
+        if state is SUCCEEDED or state is FAILED or (attempt is not None and attempt != self.attempts):
             return False
+        if (token := self._ctx_token) is not None:
+            self._ctx_token = None
+            _leave_origin(token)
         b = self._b
         tracker = self._tracker
         clock = tracker.clock
@@ -161,14 +197,23 @@ class Job:
         tracker._live.pop(self.id, None)
         return True
 
-    def fail(self, error: BaseException | None = None) -> bool:
-        """Record failure; returns False (and records nothing) if this attempt had already finished."""
+    def fail(self, error: BaseException | None = None, attempt: int | None = None) -> bool:
+        """Record failure; returns False (and records nothing) if this attempt had already finished
+        (or, with ``attempt``, if that attempt was superseded by a requeue)."""
+        if attempt is not None and attempt != self.attempts:
+            return False
         return self._finish(False)
+
+    def _leave(self) -> None:
+        if (token := self._ctx_token) is not None:
+            self._ctx_token = None
+            _leave_origin(token)
 
     def _finish(self, ok: bool) -> bool:
         state = self.state
         if state is SUCCEEDED or state is FAILED:
             return False
+        self._leave()
         b = self._b
         tracker = self._tracker
         clock = tracker.clock
@@ -193,6 +238,7 @@ class Job:
         """The running attempt failed and goes back to the queue as a new attempt."""
         if self.state is not RUNNING:
             return False
+        self._leave()
         b = self._b
         if b.in_flight is not None:
             b.in_flight.dec()
@@ -204,8 +250,10 @@ class Job:
     def requeue(self) -> None:
         """Manually put the job back in the queue as a new attempt (e.g. a refresh endpoint)."""
         b = self._b
-        if self.state is RUNNING and b.in_flight is not None:
-            b.in_flight.dec()
+        if self.state is RUNNING:
+            self._leave()
+            if b.in_flight is not None:
+                b.in_flight.dec()
         if self.state is QUEUED:
             # still waiting: a new attempt replaces the old one, depth unchanged
             if b.enqueued is not None:
@@ -295,6 +343,8 @@ class JobTracker:
         job.enqueued_at = clock()
         job.started_at = None
         job.attempts = 1
+        job.origin = _origin()
+        job._ctx_token = None
         if (enqueued := binding.enqueued) is not None:
             enqueued.inc()
         if (depth := binding.depth) is not None:
@@ -353,6 +403,8 @@ class JobTracker:
         job.enqueued_at = now if enqueued_at is None else min(enqueued_at, now)
         job.started_at = None
         job.attempts = attempts
+        job.origin = _origin()
+        job._ctx_token = None
         return job
 
     def _shared_binding(self, key: tuple[object, ...], wait: bool) -> _Binding:
