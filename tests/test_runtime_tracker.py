@@ -305,3 +305,63 @@ def test_the_result_of_a_superseded_attempt_is_ignored(tmp_path: Path) -> None:
     assert job.succeed(attempt=job.attempts)
     assert v(r, "jobs_done_total", queue="default", outcome="ok") == 1
     assert not job.fail(attempt=first)
+
+
+from hypothesis import given as _given  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@_given(
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.sampled_from([0.0, 100.0, 250.0, 300000.0, 1200000.0, -1.0]),
+        ),
+        max_size=30,
+    )
+)
+def test_fast_histogram_updates_match_prometheus_client(values: list[float]) -> None:
+    """The tracker's direct histogram update gives exactly what Histogram.observe gives."""
+    from prometheus_client import Histogram
+
+    from jobpulse.runtime.tracker import _observer
+
+    buckets = (100, 250, 500, 1000, 300000, 1200000)
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    fast = _observer(Histogram("h", "h", ["o"], buckets=buckets, registry=ours).labels("x"))
+    reference = Histogram("h", "h", ["o"], buckets=buckets, registry=theirs).labels("x")
+    assert fast is not None
+    for value in values:
+        fast(value)
+        reference.observe(value)
+
+    def samples(registry: CollectorRegistry) -> list[tuple[str, dict[str, str], str]]:
+        return [
+            (s.name, s.labels, repr(s.value)) for m in registry.collect() for s in m.samples if "created" not in s.name
+        ]
+
+    assert samples(ours) == samples(theirs)
+
+
+def test_fast_counter_and_gauge_updates_match_prometheus_client() -> None:
+    from prometheus_client import Counter, Gauge
+
+    from jobpulse.runtime.tracker import _adder
+
+    registry = CollectorRegistry()
+    counter = Counter("c", "c", ["o"], registry=registry).labels("x")
+    gauge = Gauge("g", "g", ["o"], registry=registry).labels("x")
+    add_c, add_g = _adder(counter), _adder(gauge)
+    assert add_c is not None and add_g is not None
+    add_c(1)
+    add_c(1)
+    add_g(1)
+    add_g(-1)
+    add_g(-1)
+    assert registry.get_sample_value("c_total", {"o": "x"}) == 2
+    assert registry.get_sample_value("g", {"o": "x"}) == -1
+    most_recent = Gauge("m", "m", registry=registry, multiprocess_mode="mostrecent")
+    fallback = _adder(most_recent)
+    assert fallback is not None
+    with pytest.raises(RuntimeError, match="mostrecent"):
+        fallback(1)  # the public method's own check still applies where it can fire

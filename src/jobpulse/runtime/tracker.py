@@ -7,9 +7,11 @@ Every job attempt is counted once: a second ``succeed()`` is ignored, queue dept
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import inspect
+import math
 import os
 import threading
 import time
@@ -38,6 +40,45 @@ _origin = _context._current.get  # the request context a job is enqueued in (Non
 def _enter_origin(origin: _context.RequestContext, job_id: str) -> object:
     """Run the job under the context it was enqueued in: its log lines carry the request's trace id."""
     return _context._current.set(origin.copy(span_id=_context.new_span_id(), job_id=job_id))
+
+
+def _adder(child: Any) -> Callable[[float], None] | None:
+    """``add(amount)`` for a counter or gauge child: its value's own ``inc``, skipping the wrapper's checks.
+
+    A child returned by ``.labels()`` is always observable and our amounts are ±1, so prometheus_client's
+    checks can never fire here; calling the value directly saves three Python frames per update on the
+    tracker's hot path (benchmarks/bench_tracker.py). Anything unusual gets the public method.
+    """
+    if child is None:
+        return None
+    value = getattr(child, "_value", None)
+    if value is None or getattr(child, "_is_most_recent", False) or not hasattr(value, "inc"):
+        return lambda amount: child.inc(amount) if amount >= 0 else child.dec(-amount)
+    inc: Callable[[float], None] = value.inc
+    return inc
+
+
+def _observer(child: Any) -> Callable[[float], None] | None:
+    """``observe(amount)`` for a histogram child, as prometheus_client does it, with a binary search."""
+    if child is None:
+        return None
+    bounds = getattr(child, "_upper_bounds", None)
+    buckets = getattr(child, "_buckets", None)
+    total = getattr(child, "_sum", None)
+    if not bounds or not buckets or total is None or len(bounds) != len(buckets) or bounds[-1] != math.inf:
+        observe: Callable[[float], None] = child.observe
+        return observe
+    add_sum = total.inc
+    incs = tuple(bucket.inc for bucket in buckets)
+
+    def fast_observe(amount: float, _bisect: Callable[..., int] = bisect.bisect_left) -> None:
+        if amount != amount:  # NaN: prometheus_client adds it to the sum and to no bucket
+            add_sum(amount)
+            return
+        add_sum(amount)
+        incs[_bisect(bounds, amount)](1)
+
+    return fast_observe
 
 
 def _leave_origin(token: object) -> None:
@@ -154,14 +195,14 @@ class Job:
         self.state = RUNNING
         self.started_at = now
         if (depth := b.depth) is not None:
-            depth.dec()
+            depth(-1)
         if b.start_more:
             if b.in_flight is not None:
-                b.in_flight.inc()
+                b.in_flight(1)
             if b.started is not None:
-                b.started.inc()
+                b.started(1)
             if b.queue_wait is not None:
-                b.queue_wait.observe((now - self.enqueued_at) * self._tracker.queue_wait_scale)
+                b.queue_wait((now - self.enqueued_at) * self._tracker.queue_wait_scale)
         if (origin := self.origin) is not None:
             self._ctx_token = _enter_origin(origin, self.id)
         return True
@@ -185,15 +226,15 @@ class Job:
         now = clock()
         if state is QUEUED:
             if b.depth is not None:
-                b.depth.dec()
+                b.depth(-1)
         elif b.in_flight is not None:
-            b.in_flight.dec()
+            b.in_flight(-1)
         self.state = SUCCEEDED
         if (done := b.done_success) is not None:
-            done.inc()
+            done(1)
         if (duration := b.duration_success) is not None:
             since = self.started_at if tracker.from_start and self.started_at is not None else self.enqueued_at
-            duration.observe((now - since) * tracker.duration_scale)
+            duration((now - since) * tracker.duration_scale)
         tracker._live.pop(self.id, None)
         return True
 
@@ -220,17 +261,17 @@ class Job:
         now = clock()
         if state is QUEUED:
             if b.depth is not None:
-                b.depth.dec()
+                b.depth(-1)
         elif b.in_flight is not None:
-            b.in_flight.dec()
+            b.in_flight(-1)
         self.state = SUCCEEDED if ok else FAILED
         done = b.done_success if ok else b.done_failure
         if done is not None:
-            done.inc()
+            done(1)
         duration = b.duration_success if ok else b.duration_failure
         if duration is not None:
             since = self.started_at if tracker.from_start and self.started_at is not None else self.enqueued_at
-            duration.observe((now - since) * tracker.duration_scale)
+            duration((now - since) * tracker.duration_scale)
         tracker._live.pop(self.id, None)
         return True
 
@@ -241,9 +282,9 @@ class Job:
         self._leave()
         b = self._b
         if b.in_flight is not None:
-            b.in_flight.dec()
+            b.in_flight(-1)
         if b.retried is not None:
-            b.retried.inc()
+            b.retried(1)
         self._enter_queue(count=self._tracker.model.retries_count_as_enqueued)
         return True
 
@@ -253,11 +294,11 @@ class Job:
         if self.state is RUNNING:
             self._leave()
             if b.in_flight is not None:
-                b.in_flight.dec()
+                b.in_flight(-1)
         if self.state is QUEUED:
             # still waiting: a new attempt replaces the old one, depth unchanged
             if b.enqueued is not None:
-                b.enqueued.inc()
+                b.enqueued(1)
             self.enqueued_at = self._tracker.clock()
             self.attempts += 1
             return
@@ -271,9 +312,9 @@ class Job:
         self.started_at = None
         self.attempts += 1
         if count and b.enqueued is not None:
-            b.enqueued.inc()
+            b.enqueued(1)
         if b.depth is not None:
-            b.depth.inc()
+            b.depth(1)
 
     # inline execution: `with job:` runs the job, recording failure if the block raises
     def __enter__(self) -> Job:
@@ -346,9 +387,9 @@ class JobTracker:
         job.origin = _origin()
         job._ctx_token = None
         if (enqueued := binding.enqueued) is not None:
-            enqueued.inc()
+            enqueued(1)
         if (depth := binding.depth) is not None:
-            depth.inc()
+            depth(1)
         self._live[job_id] = job
         return job
 
@@ -362,7 +403,7 @@ class JobTracker:
         """
         job = self._adopt(job_id, self._key_of(values, attributes), None, 1, True)
         if job._b.enqueued is not None:
-            job._b.enqueued.inc()
+            job._b.enqueued(1)
         return job
 
     def adopt(
@@ -539,16 +580,16 @@ class JobTracker:
             clean = clean and ok
             return resolved
 
-        binding.enqueued = child("enqueued")
-        binding.started = child("started")
-        binding.retried = child("retried")
-        binding.queue_wait = child("queue_wait")
-        binding.depth = child("queue_depth")
-        binding.in_flight = child("in_flight")
-        binding.done_success = child("completed", {outcome: self.model.success})
-        binding.done_failure = child("completed", {outcome: self.model.failure})
-        binding.duration_success = child("duration", {outcome: self.model.success})
-        binding.duration_failure = child("duration", {outcome: self.model.failure})
+        binding.enqueued = _adder(child("enqueued"))
+        binding.started = _adder(child("started"))
+        binding.retried = _adder(child("retried"))
+        binding.queue_wait = _observer(child("queue_wait"))
+        binding.depth = _adder(child("queue_depth"))
+        binding.in_flight = _adder(child("in_flight"))
+        binding.done_success = _adder(child("completed", {outcome: self.model.success}))
+        binding.done_failure = _adder(child("completed", {outcome: self.model.failure}))
+        binding.duration_success = _observer(child("duration", {outcome: self.model.success}))
+        binding.duration_failure = _observer(child("duration", {outcome: self.model.failure}))
         binding.start_more = not (binding.in_flight is binding.started is binding.queue_wait is None)
         if clean:
             with self._lock:
