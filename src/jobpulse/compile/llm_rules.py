@@ -192,7 +192,7 @@ def llm_tests(spec: Spec) -> list[TestGroup]:
             ],
         }
         body.update(extra)
-        return TestGroup(body, spec.service.evaluation_interval)
+        return TestGroup(body, spec.service.evaluation_interval, rule_group=f"{spec.service.name}.llm-cost")
 
     steady_per_hour = STEADY * 60
     base_sel = baseline_selector(baseline, spike.window)

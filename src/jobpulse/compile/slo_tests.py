@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -61,7 +61,9 @@ def _candidates(metric: Metric, label: str, selectors: list[Selector]) -> list[s
     else:
         for selector in selectors:
             found += [m.value for m in selector.matchers if m.label == label and m.op == "="]
-        found += ["test", "other", "x"]
+        # values that satisfy the usual regex matchers on status-like labels (5.., [45].., 2..|3..)
+        found += ["test", "other", "x", "200", "201", "301", "400", "404", "429", "500", "503"]
+        found += ["success", "failure", "error", "ok", "true", "false"]
     return list(dict.fromkeys(found))
 
 
@@ -356,7 +358,8 @@ def all_slo_tests(spec: Spec) -> tuple[list[TestGroup], list[str]]:
     notes: list[str] = []
     for slo in spec.slos:
         try:
-            groups += slo_test_groups(spec, slo)
+            group_name = f"{spec.service.name}.slo.{slo.name}"
+            groups += [replace(g, rule_group=group_name) for g in slo_test_groups(spec, slo)]
         except CannotGenerate as exc:
             notes.append(f"SLO {slo.name}: no generated tests: {exc}")
         for tier in slo.unreachable_tiers:

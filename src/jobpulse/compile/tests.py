@@ -15,6 +15,7 @@ class TestGroup:
 
     body: dict[str, Any]
     evaluation_interval: str
+    rule_group: str | None = None  # the one rule group it tests (``jobpulse test`` loads only that one)
 
     @property
     def name(self) -> str:

@@ -159,7 +159,7 @@ def resolve_slos(
             )
         if sli is None:
             continue
-        objective = Decimal(str(spec.objective))
+        objective = Decimal(clean(Decimal(str(spec.objective))))
         budget = (Decimal(100) - objective) / Decimal(100)
         period_seconds = duration_seconds(spec.period)
         tiers: list[Tier] = []

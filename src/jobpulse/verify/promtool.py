@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from jobpulse.compile.build import BuildResult
 from jobpulse.compile.tests import test_file
 from jobpulse.render.files import dump_yaml, write_build
@@ -56,10 +58,20 @@ def run_tests(result: BuildResult, *, promtool: str | None = None, workdir: Path
         build_dir = base / "build"
         write_build(result, build_dir)
         rules = (build_dir / result.rule_file).resolve()
+        all_groups = yaml.safe_load(rules.read_text())["groups"]
+        single: dict[str, Path] = {}
         jobs: list[tuple[Path, str]] = []
         for index, group in enumerate(result.test_groups):
+            rule_file = rules
+            if group.rule_group is not None:
+                # a generated SLO/LLM test needs only its own rule group: evaluating the others is wasted time
+                if group.rule_group not in single:
+                    subset = [g for g in all_groups if g["name"] == group.rule_group]
+                    single[group.rule_group] = base / f"rules_{len(single):03d}.yml"
+                    single[group.rule_group].write_text(dump_yaml({"groups": subset or all_groups}))
+                rule_file = single[group.rule_group]
             path = base / f"test_{index:03d}.yml"
-            path.write_text(dump_yaml(test_file(str(rules), group.evaluation_interval, [group])))
+            path.write_text(dump_yaml(test_file(str(rule_file), group.evaluation_interval, [group])))
             jobs.append((path, group.name))
         with ThreadPoolExecutor(max_workers=2) as pool:
             return list(pool.map(lambda job: _run_one(binary, job[0], job[1]), jobs))
