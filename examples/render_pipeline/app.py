@@ -69,9 +69,11 @@ def _load_worker_module() -> Any:
 
 worker_module = _load_worker_module()
 
-__all__ = ["FAULT_SCENARIOS", "SPEC_PATH", "WorkerProcess", "create_app"]
+__all__ = ["FAULT_SCENARIOS", "METRICS_PATHS", "SPEC_PATH", "WorkerProcess", "create_app"]
 
 SPEC_PATH = Path(__file__).with_name("jobpulse.yaml")
+#: what Prometheus scrapes on this app (``jobpulse demo`` reads it): the web process and the merged workers
+METRICS_PATHS = ("/metrics", "/metrics/workers")
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 FAULT_SCENARIOS = tuple(worker_module.SCENARIOS)
 #: ``jobpulse demo --scenario`` names → this example's scenarios

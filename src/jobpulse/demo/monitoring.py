@@ -65,6 +65,8 @@ def start_monitoring(
     target: str,
     workdir: Path,
     interval: str = "5s",
+    metrics_paths: tuple[str, ...] = ("/metrics",),
+    alertmanager_config: Path | None = None,
 ) -> Monitoring:
     """Start Alertmanager and Prometheus if their binaries are installed (blocking, ~1-2 s).
 
@@ -83,15 +85,29 @@ def start_monitoring(
             monitoring.notes.append(f"Alertmanager not installed, skipped: {install_hint('alertmanager')}")
         else:
             try:
+                # the build's own routing tree (receivers per severity, inhibitions), when there is one
+                am_config = (
+                    alertmanager_config.read_text()
+                    if alertmanager_config is not None and alertmanager_config.exists()
+                    else None
+                )
                 monitoring.alertmanager = AlertmanagerServer(
-                    workdir=workdir / "alertmanager", binary=alertmanager_bin
+                    config=am_config, workdir=workdir / "alertmanager", binary=alertmanager_bin
                 ).start()
                 alertmanager_url = monitoring.alertmanager.url
             except ServerStartError as exc:
                 monitoring.alertmanager = None
                 monitoring.notes.append(f"Alertmanager did not start, skipped: {exc}")
         config = prometheus_config(
-            scrape_configs=[scrape_config(job_name, target, interval=interval)],
+            scrape_configs=[
+                scrape_config(
+                    job_name if path == "/metrics" else f"{job_name}{path.replace('/', '-')}",
+                    target,
+                    interval=interval,
+                    metrics_path=path,
+                )
+                for path in metrics_paths
+            ],
             evaluation_interval=interval,
             alertmanager_url=alertmanager_url,
         )

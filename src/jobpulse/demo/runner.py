@@ -223,6 +223,8 @@ async def _serve_and_watch(
                 target=server.url.removeprefix("http://"),
                 workdir=workdir,
                 interval=options.interval,
+                metrics_paths=tuple(getattr(options.example.app_module, "METRICS_PATHS", ("/metrics",))),
+                alertmanager_config=options.out_dir.resolve() / "alertmanager" / "alertmanager.yml",
             )
         if monitoring.alertmanager is not None:
             summary.urls["alertmanager"] = monitoring.alertmanager.url
