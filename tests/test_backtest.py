@@ -338,3 +338,13 @@ def test_committed_preview_report_matches_the_spec() -> None:
     markdown = (PREVIEW.parent / "backtest" / "report.md").read_text()
     for png in sorted((PREVIEW.parent / "backtest").rglob("*.png")):
         assert f"]({png.parent.name}/{png.name})" in markdown
+
+
+def test_a_directory_jobpulse_did_not_write_is_refused_before_the_run(tmp_path: Path) -> None:
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "todo.txt").write_text("keep me")
+    result = run(str(PREVIEW), "--scenario", "healthy-week", "--days", "1", "-o", str(precious))
+    assert result.exit_code == 2
+    assert "was not written by jobpulse" in result.output
+    assert (precious / "todo.txt").read_text() == "keep me"

@@ -191,7 +191,7 @@ def test_build_refuses_to_replace_a_directory_it_did_not_write(tmp_path: Path) -
     (precious / "notes.txt").write_text("do not lose me")
     result = CliRunner().invoke(build_command, [str(PREVIEW_SPEC), "-o", str(precious)])
     assert result.exit_code == 2
-    assert "was not written by jobpulse build" in result.output
+    assert "was not written by jobpulse" in result.output
     assert (precious / "notes.txt").read_text() == "do not lose me"
     # a directory jobpulse wrote is replaced; an empty one is used
     empty = tmp_path / "empty"

@@ -175,7 +175,7 @@ def test_out_dir_with_other_files_is_refused(tmp_path: Path) -> None:
     (out / "notes.txt").write_text("keep me")
     result = demo("--duration", "1", "--no-prometheus", "--out", str(out), cwd=tmp_path, timeout=30)
     assert result.returncode == 2
-    assert "was not written by jobpulse build" in result.stderr
+    assert "was not written by jobpulse" in result.stderr
     assert (out / "notes.txt").read_text() == "keep me"
 
 

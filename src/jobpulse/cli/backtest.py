@@ -75,12 +75,18 @@ def backtest_command(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from jobpulse.compile.build import compile_spec
+    from jobpulse.render.files import NotABuildDirectory, ensure_replaceable
     from jobpulse.verify.backtest.evaluate import BacktestError, alert_rules
-    from jobpulse.verify.backtest.report import render_report, write_report
+    from jobpulse.verify.backtest.report import REPORT_MARKER, render_report, write_report
     from jobpulse.verify.backtest.run import run_backtest, unknown_refs
     from jobpulse.verify.backtest.scenarios import Scenario, load_section, plan_backtest
 
     model = load_or_exit(spec)
+    out = out_dir or spec.parent / "backtest"
+    try:  # refuse a directory we would have to delete before spending minutes on the backtest
+        ensure_replaceable(out.resolve(), REPORT_MARKER, also=("report.json",))
+    except NotABuildDirectory as exc:
+        fail(f"-o: {exc}")
     step_text = resolution or model.service.scrape_interval
     try:
         step = float(duration_seconds(step_text))
@@ -130,8 +136,10 @@ def backtest_command(
             fail(f"backtest could not run: {exc}")
     rendering = time.perf_counter()
     files = render_report(result, str(spec))
-    out = out_dir or spec.parent / "backtest"
-    written = write_report(files, out)
+    try:
+        written = write_report(files, out)
+    except NotABuildDirectory as exc:
+        fail(f"-o: {exc}")
     elapsed = time.perf_counter() - began
     stages: dict[str, float] = {}
     for scenario_result in result.scenarios:

@@ -64,24 +64,27 @@ class NotABuildDirectory(ValueError):
     """The output directory holds files that no jobpulse build wrote: replacing it would lose them."""
 
 
-def ensure_replaceable(out: Path) -> None:
-    """Raise :class:`NotABuildDirectory` unless ``out`` is absent, empty, or a previous jobpulse build."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+def ensure_replaceable(out: Path, marker: str = MARKER, also: tuple[str, ...] = ()) -> None:
+    """Raise :class:`NotABuildDirectory` unless ``out`` is absent, empty, or something jobpulse wrote
+    (it holds ``marker``, or one of the files in ``also``)."""
+    if not out.exists():
+        return
+    ours = any((out / name).exists() for name in (marker, *also))
+    if not out.is_dir() or (any(out.iterdir()) and not ours):
         raise NotABuildDirectory(
-            f"{out} exists and was not written by jobpulse build (no {MARKER} file); "
+            f"{out} exists and was not written by jobpulse (no {marker} file); "
             "choose another output directory or empty it first"
         )
 
 
-def write_build(result: BuildResult, out_dir: str | Path) -> list[Path]:
-    """Write every artifact under ``out_dir``, replacing it whole; returns the written paths.
+def write_tree(files: dict[str, bytes], out_dir: str | Path, marker: str, note: str) -> list[Path]:
+    """Write ``files`` under ``out_dir``, replacing it whole and atomically; returns the written paths.
 
-    A directory is only replaced when it is empty or was written by jobpulse (it holds the marker file),
-    so pointing ``-o`` at the wrong directory never deletes anything.
+    Everything is staged in a sibling temporary directory that is then renamed into place (the old
+    directory is renamed away first and restored if that fails), so a failure never leaves a half-written
+    directory behind. ``marker`` is written beside the files so that the next run knows it may replace it.
     """
-    files = render_all(result)
     out = Path(out_dir).resolve()
-    ensure_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -89,7 +92,7 @@ def write_build(result: BuildResult, out_dir: str | Path) -> list[Path]:
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
-        (staging / MARKER).write_text("written by jobpulse build; the whole directory is replaced on each build\n")
+        (staging / marker).write_text(note)
         if out.exists():
             backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             backup.rmdir()
@@ -106,3 +109,15 @@ def write_build(result: BuildResult, out_dir: str | Path) -> list[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return [out / rel for rel in sorted(files)]
+
+
+def write_build(result: BuildResult, out_dir: str | Path) -> list[Path]:
+    """Write every artifact under ``out_dir``, replacing it whole; returns the written paths.
+
+    A directory is only replaced when it is empty or was written by jobpulse (it holds the marker file),
+    so pointing ``-o`` at the wrong directory never deletes anything.
+    """
+    out = Path(out_dir).resolve()
+    ensure_replaceable(out)
+    note = "written by jobpulse build; the whole directory is replaced on each build\n"
+    return write_tree(render_all(result), out, MARKER, note)

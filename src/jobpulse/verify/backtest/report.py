@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from jobpulse.render.files import ensure_replaceable, write_tree
 from jobpulse.verify.backtest.plots import slo_plot, timeline
 from jobpulse.verify.backtest.run import EPOCH, AlertOutcome, BacktestResult, ScenarioResult
 from jobpulse.verify.backtest.scenarios import Scenario, human_duration
@@ -233,29 +232,12 @@ def render_report(result: BacktestResult, spec_label: str) -> dict[str, bytes]:
     return files
 
 
+REPORT_MARKER = ".jobpulse-backtest"
+
+
 def write_report(files: dict[str, bytes], out_dir: Path) -> list[Path]:
-    """Write the report under ``out_dir``, replacing it whole: staged in a sibling directory, then renamed."""
+    """Write the report under ``out_dir``, replacing it whole and atomically (a directory jobpulse did not
+    write — no marker, no earlier ``report.json`` — is refused, never deleted)."""
     out = out_dir.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        for rel, content in sorted(files.items()):
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-        if out.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            backup.rmdir()
-            out.replace(backup)
-            try:
-                staging.replace(out)
-            except BaseException:
-                backup.replace(out)
-                raise
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            staging.replace(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return [out / rel for rel in sorted(files)]
+    ensure_replaceable(out, REPORT_MARKER, also=("report.json",))
+    return write_tree(files, out, REPORT_MARKER, "written by jobpulse backtest; replaced whole on each run\n")
