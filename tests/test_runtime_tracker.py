@@ -365,3 +365,15 @@ def test_fast_counter_and_gauge_updates_match_prometheus_client() -> None:
     assert fallback is not None
     with pytest.raises(RuntimeError, match="mostrecent"):
         fallback(1)  # the public method's own check still applies where it can fire
+
+
+def test_finishing_an_old_job_keeps_a_newer_job_with_the_same_id(tmp_path: Path) -> None:
+    tracker, _, _ = _setup(tmp_path)
+    old = tracker.enqueue("same", queue="default", tenant="t")
+    new = tracker.enqueue("same", queue="default", tenant="t")  # the caller reused an id
+    assert tracker.get("same") is new
+    old.fail()
+    assert tracker.get("same") is new
+    new.start()
+    new.succeed()
+    assert tracker.get("same") is None

@@ -235,7 +235,9 @@ class Job:
         if (duration := b.duration_success) is not None:
             since = self.started_at if tracker.from_start and self.started_at is not None else self.enqueued_at
             duration((now - since) * tracker.duration_scale)
-        tracker._live.pop(self.id, None)
+        live = tracker._live
+        if live.get(self.id) is self:  # a newer job may have been enqueued under the same id
+            del live[self.id]
         return True
 
     def fail(self, error: BaseException | None = None, attempt: int | None = None) -> bool:
@@ -272,7 +274,9 @@ class Job:
         if duration is not None:
             since = self.started_at if tracker.from_start and self.started_at is not None else self.enqueued_at
             duration((now - since) * tracker.duration_scale)
-        tracker._live.pop(self.id, None)
+        live = tracker._live
+        if live.get(self.id) is self:  # a newer job may have been enqueued under the same id
+            del live[self.id]
         return True
 
     def retry(self) -> bool:
@@ -536,7 +540,8 @@ class JobTracker:
 
     # -- internals ------------------------------------------------------------------------------------
     def _forget(self, job: Job) -> None:
-        self._live.pop(job.id, None)
+        if self._live.get(job.id) is job:
+            del self._live[job.id]
 
     def _remember(self, job: Job) -> None:
         self._live[job.id] = job
