@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -75,3 +77,23 @@ from tests.datastores_fixtures import (  # noqa: E402
 
 __all__ = ["postgres_bindir", "postgres_server", "redis_bin", "redis_server"]
 # --- end of Redis and PostgreSQL servers ---------------------------------------------------------
+
+
+# --- jobpulse's own log lines --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def jobpulse_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[pytest.LogCaptureFixture]:
+    """caplog for jobpulse's loggers even if another test disabled them (logging.config) or stopped propagation."""
+    for name in ("jobpulse", "jobpulse.multiprocess", "jobpulse.push", "jobpulse.llm"):
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "disabled", False)
+        monkeypatch.setattr(logger, "level", logging.WARNING)
+    logger = logging.getLogger("jobpulse")
+    logger.addHandler(caplog.handler)
+    monkeypatch.setattr(logger, "propagate", False)  # the handler is attached here: no second copy via root
+    caplog.handler.setLevel(logging.WARNING)
+    yield caplog
+    logger.removeHandler(caplog.handler)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -104,23 +102,6 @@ def make(text: str = SEED_002, *, strict: bool = False) -> tuple[LLMTelemetry, C
     registry = CollectorRegistry()
     telemetry = Telemetry(load_spec_text(text), registry=registry, strict=strict)
     return LLMTelemetry(telemetry), registry
-
-
-@pytest.fixture
-def jobpulse_log(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[pytest.LogCaptureFixture]:
-    """caplog for jobpulse's loggers even if another test disabled them (logging.config) or stopped propagation."""
-    for name in ("jobpulse", "jobpulse.multiprocess", "jobpulse.push", "jobpulse.llm"):
-        logger = logging.getLogger(name)
-        monkeypatch.setattr(logger, "disabled", False)
-        monkeypatch.setattr(logger, "level", logging.WARNING)
-    logger = logging.getLogger("jobpulse")
-    logger.addHandler(caplog.handler)
-    monkeypatch.setattr(logger, "propagate", False)  # the handler is attached here: no second copy via root
-    caplog.handler.setLevel(logging.WARNING)
-    yield caplog
-    logger.removeHandler(caplog.handler)
 
 
 def test_seed_002_call_updates_every_metric() -> None:

@@ -7,14 +7,12 @@ restarts, their files are written with prometheus_client's own ``MmapedDict`` un
 from __future__ import annotations
 
 import itertools
-import logging
 import math
 import os
 import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -95,23 +93,6 @@ def write_worker(directory: Path, pid: int, *, ok: float = 1, seconds: float = 0
 
 
 # --- setup and gauge modes ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def jobpulse_log(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[pytest.LogCaptureFixture]:
-    """caplog for jobpulse's loggers even if another test disabled them (logging.config) or stopped propagation."""
-    for name in ("jobpulse", "jobpulse.multiprocess", "jobpulse.push", "jobpulse.llm"):
-        logger = logging.getLogger(name)
-        monkeypatch.setattr(logger, "disabled", False)
-        monkeypatch.setattr(logger, "level", logging.WARNING)
-    logger = logging.getLogger("jobpulse")
-    logger.addHandler(caplog.handler)
-    monkeypatch.setattr(logger, "propagate", False)  # the handler is attached here: no second copy via root
-    caplog.handler.setLevel(logging.WARNING)
-    yield caplog
-    logger.removeHandler(caplog.handler)
 
 
 def test_gauge_modes_follow_job_roles_and_overrides() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import socket
 import threading
 import time
@@ -47,23 +46,6 @@ def completed(gateway: PushgatewayServer) -> dict[tuple[str, str], float]:
     zeros = {k for k, v in out.items() if v == 0}
     assert all((k[0], "failure" if k[1] == "success" else "success") not in zeros for k in zeros)
     return {k: v for k, v in out.items() if v}
-
-
-@pytest.fixture
-def jobpulse_log(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[pytest.LogCaptureFixture]:
-    """caplog for jobpulse's loggers even if another test disabled them (logging.config) or stopped propagation."""
-    for name in ("jobpulse", "jobpulse.multiprocess", "jobpulse.push", "jobpulse.llm"):
-        logger = logging.getLogger(name)
-        monkeypatch.setattr(logger, "disabled", False)
-        monkeypatch.setattr(logger, "level", logging.WARNING)
-    logger = logging.getLogger("jobpulse")
-    logger.addHandler(caplog.handler)
-    monkeypatch.setattr(logger, "propagate", False)  # the handler is attached here: no second copy via root
-    caplog.handler.setLevel(logging.WARNING)
-    yield caplog
-    logger.removeHandler(caplog.handler)
 
 
 def test_listens_on_loopback_only(gateway: PushgatewayServer) -> None:
