@@ -31,7 +31,7 @@ from typing import IO, ClassVar, Self
 from urllib.parse import quote
 
 from jobpulse.verify.binaries import MissingBinaryError
-from jobpulse.verify.servers import LOOPBACK, ServerStartError, free_port
+from jobpulse.verify.servers import LOOPBACK, ServerStartError, end_process, free_port, log_tail
 
 __all__ = [
     "DATASTORE_PACKAGES",
@@ -188,21 +188,11 @@ class _Process:
             time.sleep(0.05)
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     def _end(self, sig: int, timeout: float) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(sig)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        end_process(process, sig, timeout)
         if self._log is not None:
             self._log.close()
             self._log = None

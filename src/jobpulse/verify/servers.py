@@ -53,6 +53,26 @@ class PrometheusAPIError(RuntimeError):
     """The Prometheus HTTP API answered with ``status != "success"``."""
 
 
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last ``lines`` lines of a server's log file, for error messages."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def end_process(process: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> None:
+    """Send ``sig``, wait ``timeout`` seconds, then SIGKILL; nothing to do for an ended or absent process."""
+    if process is not None and process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -232,22 +252,12 @@ class _Server:
             time.sleep(0.05)
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, wait ``timeout`` seconds, then SIGKILL. Safe to call more than once."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        end_process(process, signal.SIGTERM, timeout)
         _Server._live.discard(self)
         if self._client is not None:
             self._client.close()
