@@ -1,21 +1,43 @@
 # jobpulse: two commands on a fresh machine.
 #   make demo   the preview-jobs example with a synthetic workload (+ Prometheus/Alertmanager when installed)
-#   make test   install what the tests need, then ruff, mypy and pytest
+#   make test   install what the tests need (exactly the versions in uv.lock), then ruff, mypy, the
+#               architecture contract and pytest
+# Development:
+#   make lock         refresh uv.lock to the newest releases pyproject.toml allows
+#   make test-latest  the whole suite against the newest releases allowed (a separate venv, .venv-latest)
 
-PYTHON ?= python3
-VENV   ?= .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
-ARGS   ?=
+PYTHON     ?= python3
+VENV       ?= .venv
+BIN        := $(VENV)/bin
+STAMP      := $(VENV)/.installed
+ARGS       ?=
+# pytest workers: the suite waits on real servers much of the time, so more workers than cores pays off
+PYTEST_WORKERS ?= 4
+# uv installs from the lock; it is itself pinned and bootstrapped with pip into .tools/
+UV_VERSION := 0.13.9
+TOOLS      := .tools
+UV         := $(TOOLS)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
 
-.PHONY: demo test venv system-deps lint typecheck pytest golden bench backtest clean
+.PHONY: demo test test-latest lock venv system-deps lint typecheck architecture pytest golden bench backtest clean
 
-$(STAMP): pyproject.toml
+$(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "jobpulse needs Python 3.11 or newer")'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# the locked environment: exactly what CI tested (`--locked` fails if uv.lock is out of date with pyproject.toml)
+.venv/.installed: pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=.venv $(UV) sync --locked --extra dev --python $(PYTHON) --quiet
+	@touch $@
+
+# the newest releases pyproject.toml allows, resolved today (nothing written to uv.lock)
+.venv-latest/.installed: pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-latest
+	$(UV) pip install --quiet --upgrade --python .venv-latest/bin/python -e '.[dev]'
+	@$(UV) pip list --python .venv-latest/bin/python | grep -iE '^(celery|httpx|prometheus.client|pydantic|redis|rq|starlette) '
+	@touch $@
 
 venv: $(STAMP)
 
@@ -32,10 +54,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+architecture: $(STAMP)
+	$(BIN)/lint-imports
+
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 test: $(STAMP) system-deps lint typecheck pytest
+
+# always re-resolved, so "latest" means today's releases
+test-latest:
+	rm -f .venv-latest/.installed
+	$(MAKE) test VENV=.venv-latest
+
+lock: | $(UV)
+	$(UV) lock --upgrade --python $(PYTHON)
 
 golden: $(STAMP)
 	JOBPULSE_UPDATE_GOLDEN=1 $(BIN)/pytest tests/test_golden.py -q
@@ -48,4 +81,4 @@ backtest: $(STAMP)
 	$(BIN)/jobpulse backtest examples/preview_jobs/jobpulse.yaml -o examples/preview_jobs/backtest
 
 clean:
-	rm -rf $(VENV) build examples/*/build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-latest $(TOOLS) build examples/*/build .pytest_cache .mypy_cache .ruff_cache

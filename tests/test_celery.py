@@ -15,9 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-pytest.importorskip("celery", reason="pip install 'jobpulse[celery]'")
-
 from celery.contrib.testing.worker import start_worker
 from prometheus_client import CollectorRegistry
 

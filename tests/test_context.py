@@ -282,7 +282,6 @@ def test_use_without_a_request_starts_a_fresh_trace() -> None:
 
 @pytest.mark.anyio
 async def test_an_active_opentelemetry_span_supplies_the_ids() -> None:
-    pytest.importorskip("opentelemetry.sdk.trace")
     from opentelemetry.sdk.trace import TracerProvider
 
     tracer = TracerProvider().get_tracer("tests")

@@ -189,7 +189,8 @@ def test_structlog_processors_add_context_and_redact() -> None:
 
 
 def test_structlog_chain_renders_json_without_secrets() -> None:
-    structlog = pytest.importorskip("structlog")
+    import structlog
+
     from jobpulse.integrations.structlog import processors
 
     out = io.StringIO()

@@ -259,7 +259,8 @@ def test_gunicorn_and_celery_hooks(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_celery_worker_process_shutdown_signal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Through Celery's own signal dispatch: the exiting child drops its live gauges and keeps its counters."""
-    signals = pytest.importorskip("celery.signals")
+    from celery import signals
+
     monkeypatch.setenv(mp.ENV, str(tmp_path))
     write_worker(tmp_path, os.getpid())
     write_worker(tmp_path, FAKE_PID)

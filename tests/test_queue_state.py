@@ -8,10 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-pytest.importorskip("celery", reason="pip install 'jobpulse[celery]'")
-pytest.importorskip("rq", reason="pip install 'jobpulse[rq]'")
-
 from prometheus_client import CollectorRegistry, generate_latest
 from rq import Queue, SimpleWorker
 

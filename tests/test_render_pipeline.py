@@ -15,9 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-
-pytest.importorskip("celery", reason="pip install 'jobpulse[celery]'")
-
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 

@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-pytest.importorskip("rq", reason="pip install 'jobpulse[rq]'")
-
 from prometheus_client import CollectorRegistry
 from rq import Retry, SimpleWorker, Worker
 from rq.registry import FailedJobRegistry
@@ -65,11 +62,16 @@ def setup(redis: Any) -> tuple[Any, Telemetry, Any]:
     return redis, telemetry, metrics
 
 
-def drain(worker: Any, registry: CollectorRegistry, finished: int, timeout: float = 30.0) -> None:
-    """Run burst passes (with the scheduler) until ``finished`` attempts have completed."""
+def drain(new_worker: Callable[[], Any], registry: CollectorRegistry, finished: int, timeout: float = 30.0) -> None:
+    """Run burst passes (with the scheduler) until ``finished`` attempts have completed.
+
+    Each pass gets a new worker, as a real burst run (``rq worker --burst``) would: since RQ 3 a worker whose
+    ``work()`` is called again runs maintenance that forks a background scheduler holding the queue's
+    scheduler lock for a minute, and later burst passes can then not move scheduled jobs to the queue.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        worker.work(burst=True, with_scheduler=True)
+        new_worker().work(burst=True, with_scheduler=True)
         if total(registry, "celery_task_completed_total") >= finished:
             return
         time.sleep(0.2)
@@ -88,7 +90,10 @@ def test_known_mix_of_outcomes_retries_delays_and_requeues(setup: tuple[Any, Tel
     queue.enqueue(rq_jobs.flaky, 1, retry=Retry(max=2))  # fails once, then succeeds
     queue.enqueue(rq_jobs.boom, retry=Retry(max=1, interval=1))  # fails, retried after 1 s, fails for good
     queue.enqueue(rq_jobs.returns_retry)  # returns Retry once, then succeeds
-    worker = metrics.worker_class(worker_base)([queue], connection=redis)
+
+    def worker() -> Any:
+        return metrics.worker_class(worker_base)([queue], connection=redis)
+
     drain(worker, registry, finished=11)
     # a failed job put back by hand, run again (and failing again)
     metrics.requeue(booms[0].id, connection=redis)
@@ -130,7 +135,7 @@ def test_queue_wait_covers_time_in_the_queue(setup: tuple[Any, Telemetry, Any]) 
     for i in range(3):
         queue.enqueue(rq_jobs.ok, i)
     time.sleep(1.1)
-    drain(metrics.worker_class(SimpleWorker)([queue], connection=redis), registry, finished=3)
+    drain(lambda: metrics.worker_class(SimpleWorker)([queue], connection=redis), registry, finished=3)
     assert value(registry, "celery_task_queue_wait_seconds_count", queue="renders") == 3
     assert value(registry, "celery_task_queue_wait_seconds_bucket", queue="renders", le="1.0") == 0
 
@@ -145,7 +150,7 @@ def test_trace_context_travels_in_job_meta_and_hostile_meta_is_dropped(setup: tu
         job_id="evil-id",
         meta={META_TRACEPARENT: "00-" + "g" * 32 + "-" + "0" * 16 + "-01\r\nX: y", META_REQUEST_ID: "a b\n{forged}"},
     )
-    drain(metrics.worker_class(SimpleWorker)([queue], connection=redis), telemetry.registry, finished=2)
+    drain(lambda: metrics.worker_class(SimpleWorker)([queue], connection=redis), telemetry.registry, finished=2)
     seen = good.latest_result().return_value
     assert seen["trace_id"] == ctx.trace_id and seen["request_id"] == "req-7" and seen["job_id"] == good.id
     forged = hostile.latest_result().return_value

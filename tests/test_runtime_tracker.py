@@ -324,11 +324,11 @@ def test_fast_histogram_updates_match_prometheus_client(values: list[float]) -> 
     """The tracker's direct histogram update gives exactly what Histogram.observe gives."""
     from prometheus_client import Histogram
 
-    from jobpulse.runtime.tracker import _observer
+    from jobpulse.runtime._client_internals import observer
 
     buckets = (100, 250, 500, 1000, 300000, 1200000)
     ours, theirs = CollectorRegistry(), CollectorRegistry()
-    fast = _observer(Histogram("h", "h", ["o"], buckets=buckets, registry=ours).labels("x"))
+    fast = observer(Histogram("h", "h", ["o"], buckets=buckets, registry=ours).labels("x"))
     reference = Histogram("h", "h", ["o"], buckets=buckets, registry=theirs).labels("x")
     assert fast is not None
     for value in values:
@@ -346,12 +346,12 @@ def test_fast_histogram_updates_match_prometheus_client(values: list[float]) -> 
 def test_fast_counter_and_gauge_updates_match_prometheus_client() -> None:
     from prometheus_client import Counter, Gauge
 
-    from jobpulse.runtime.tracker import _adder
+    from jobpulse.runtime._client_internals import adder
 
     registry = CollectorRegistry()
     counter = Counter("c", "c", ["o"], registry=registry).labels("x")
     gauge = Gauge("g", "g", ["o"], registry=registry).labels("x")
-    add_c, add_g = _adder(counter), _adder(gauge)
+    add_c, add_g = adder(counter), adder(gauge)
     assert add_c is not None and add_g is not None
     add_c(1)
     add_c(1)
@@ -361,7 +361,7 @@ def test_fast_counter_and_gauge_updates_match_prometheus_client() -> None:
     assert registry.get_sample_value("c_total", {"o": "x"}) == 2
     assert registry.get_sample_value("g", {"o": "x"}) == -1
     most_recent = Gauge("m", "m", registry=registry, multiprocess_mode="mostrecent")
-    fallback = _adder(most_recent)
+    fallback = adder(most_recent)
     assert fallback is not None
     with pytest.raises(RuntimeError, match="mostrecent"):
         fallback(1)  # the public method's own check still applies where it can fire

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from jobpulse.cli.common import EXIT_PROBLEMS, EXIT_USAGE, fail, load_or_exit
+from jobpulse.extras import require
 from jobpulse.spec.errors import SpecError
 from jobpulse.spec.slo import duration_seconds
 from jobpulse.spec.wire_backtest import BUILTIN_SCENARIOS
@@ -71,6 +72,8 @@ def backtest_command(
     Exit codes: 0 every expected alert fired and nothing fired on healthy traffic; 1 otherwise;
     2 usage or spec errors (or promtool/prometheus missing).
     """
+    require("httpx", extra="backtest", feature="jobpulse backtest")
+    require("matplotlib", extra="backtest", feature="jobpulse backtest (the report's plots)")
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -107,10 +110,6 @@ def backtest_command(
         sys.exit(EXIT_USAGE)
     if not plan.scenarios:
         fail("no scenario to run: `backtest.builtin` is false and the spec defines no `backtest.scenarios`")
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        fail("the backtest report's plots need matplotlib: pip install 'jobpulse[backtest]'")
 
     console = Console(stderr=True)
     began = time.perf_counter()

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from jobpulse.cli.common import EXIT_PROBLEMS, fail, load_or_exit
+from jobpulse.extras import require
 from jobpulse.render.files import NotABuildDirectory, ensure_replaceable
 from jobpulse.spec.model import Spec
 
@@ -61,6 +62,8 @@ def demo_command(
     failure %, p95, queue depth and alerts. Ctrl-C (or SIGTERM, or the end of --duration) stops
     everything and prints a summary.
     """
+    for module in ("starlette", "uvicorn", "httpx"):
+        require(module, extra="demo", feature="jobpulse demo")
     from rich.console import Console
 
     from jobpulse.demo import DemoError, DemoOptions, ExampleError, load_example, print_summary, run_demo

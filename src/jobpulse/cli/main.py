@@ -11,6 +11,7 @@ from jobpulse.cli.demo import demo_command
 from jobpulse.cli.import_slos import import_command
 from jobpulse.cli.lint import lint_command
 from jobpulse.cli.test import test_command
+from jobpulse.extras import MissingExtra
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -31,4 +32,9 @@ cli.add_command(backtest_command)
 
 
 def main() -> None:
-    cli(prog_name="jobpulse")
+    try:
+        cli(prog_name="jobpulse")
+    except MissingExtra as exc:
+        # an optional dependency a command needs is not installed: say what to install, exit 2
+        click.echo(f"jobpulse: {exc}", err=True)
+        raise SystemExit(2) from None

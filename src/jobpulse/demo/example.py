@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import jobpulse
+from jobpulse.extras import MissingExtra
 
 __all__ = ["Example", "ExampleError", "find_example", "load_example", "repo_examples_dir"]
 
@@ -86,6 +87,13 @@ def _load_module(path: Path, name: str) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+    except ModuleNotFoundError as exc:
+        sys.modules.pop(name, None)
+        top = (exc.name or "").split(".")[0]
+        if top and not top.startswith("jobpulse"):
+            # the example needs a package the demo extra installs (redis, sqlalchemy, celery, ...)
+            raise MissingExtra(f"the example in {path.parent}", top, "demo") from exc
+        raise ExampleError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
     except Exception as exc:
         sys.modules.pop(name, None)
         raise ExampleError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc

@@ -8,7 +8,10 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
+from jobpulse.extras import require
+
+require("uvicorn", extra="demo", feature="jobpulse demo")
+import uvicorn  # noqa: E402
 
 __all__ = ["AppServer"]
 

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from jobpulse.extras import require
 from jobpulse.runtime import context as _context
 from jobpulse.runtime.metrics import Instrument, Telemetry
 from jobpulse.runtime.queues import (
@@ -62,10 +63,7 @@ from jobpulse.runtime.queues import (
 )
 from jobpulse.runtime.tracker import Job, JobTracker
 
-try:
-    from celery import signals as _signals
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("jobpulse's Celery integration needs Celery: pip install 'jobpulse[celery]'") from exc
+_signals: Any = require("celery.signals", extra="celery", feature="jobpulse's Celery integration")
 
 __all__ = [
     "PUBLISHED_AT",

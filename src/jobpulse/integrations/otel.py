@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["setup_tracing"]
+from jobpulse.extras import require
 
-HINT = "OpenTelemetry export needs its SDK: pip install 'jobpulse[otel]'"
+__all__ = ["setup_tracing"]
 
 
 def setup_tracing(service_name: str, *, endpoint: str | None = None, exporter: Any = None) -> Any:
@@ -25,20 +25,15 @@ def setup_tracing(service_name: str, *, endpoint: str | None = None, exporter: A
     ``endpoint`` is the collector's traces URL (``http://host:4318/v1/traces``); ``exporter`` replaces the
     OTLP exporter (e.g. an in-memory one in tests).
     """
-    try:
-        from opentelemetry import trace
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    except ImportError as exc:
-        raise ImportError(HINT) from exc
+    feature = "OpenTelemetry export"
+    trace = require("opentelemetry.trace", extra="otel", feature=feature)
+    resources = require("opentelemetry.sdk.resources", extra="otel", feature=feature)
+    sdk_trace = require("opentelemetry.sdk.trace", extra="otel", feature=feature)
+    export = require("opentelemetry.sdk.trace.export", extra="otel", feature=feature)
     if exporter is None:
-        try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        except ImportError as exc:
-            raise ImportError(HINT) from exc
-        exporter = OTLPSpanExporter(endpoint=endpoint) if endpoint else OTLPSpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+        otlp = require("opentelemetry.exporter.otlp.proto.http.trace_exporter", extra="otel", feature=feature)
+        exporter = otlp.OTLPSpanExporter(endpoint=endpoint) if endpoint else otlp.OTLPSpanExporter()
+    provider = sdk_trace.TracerProvider(resource=resources.Resource.create({"service.name": service_name}))
+    provider.add_span_processor(export.BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return provider

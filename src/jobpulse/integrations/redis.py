@@ -9,46 +9,40 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from jobpulse.extras import require
 from jobpulse.runtime.health import Check, url_secrets
 
 __all__ = ["RedisCheck", "async_client", "require_redis", "sync_client"]
 
 
 def require_redis() -> Any:
-    """The ``redis`` module, or an ImportError saying how to install it."""
-    try:
-        import redis
-    except ImportError as exc:
-        raise ImportError("jobpulse's Redis support needs redis-py: pip install 'jobpulse[redis]'") from exc
-    return redis
+    """The ``redis`` module, or :class:`~jobpulse.extras.MissingExtra` saying how to install it."""
+    return require("redis", extra="redis", feature="jobpulse's Redis support")
 
 
-def _options(timeout: float) -> dict[str, Any]:
-    redis = require_redis()
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    del redis
+def _options(timeout: float, *, asyncio: bool) -> dict[str, Any]:
+    """Fail-fast client options. An asyncio client gets ``redis.asyncio.retry.Retry``: redis-py 8 converts a
+    synchronous ``Retry`` handed to an asyncio client, with a warning, and older releases misuse it."""
+    backoff = require("redis.backoff", extra="redis", feature="jobpulse's Redis support")
+    retry = require("redis.asyncio.retry" if asyncio else "redis.retry", extra="redis")
     return {
         "socket_connect_timeout": timeout,
         "socket_timeout": timeout,
-        "retry": Retry(NoBackoff(), 0),
+        "retry": retry.Retry(backoff.NoBackoff(), 0),
         "health_check_interval": 0,
     }
 
 
 def async_client(url: str, *, timeout: float = 2.0) -> Any:
     """A ``redis.asyncio.Redis`` for ``url`` that fails fast (no retries, bounded timeouts)."""
-    require_redis()
-    import redis.asyncio
-
-    return redis.asyncio.Redis.from_url(url, **_options(timeout))
+    client = require("redis.asyncio", extra="redis", feature="jobpulse's Redis support")
+    return client.Redis.from_url(url, **_options(timeout, asyncio=True))
 
 
 def sync_client(url: str, *, timeout: float = 2.0) -> Any:
     """A ``redis.Redis`` for ``url`` that fails fast (no retries, bounded timeouts)."""
     redis = require_redis()
-    return redis.Redis.from_url(url, **_options(timeout))
+    return redis.Redis.from_url(url, **_options(timeout, asyncio=False))
 
 
 class RedisCheck(Check):

@@ -41,19 +41,18 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from jobpulse.extras import require
 from jobpulse.runtime import context as _context
 from jobpulse.runtime.metrics import Instrument, Telemetry
 from jobpulse.runtime.queues import UNKNOWN, Attributes, TaskInfo, default_attributes, instrumentation_errors
 from jobpulse.runtime.tracker import Job as TrackedJob
 from jobpulse.runtime.tracker import JobTracker
 
-try:
-    import rq
-    from rq.job import Job as RQJob
-    from rq.job import JobStatus
-    from rq.registry import FailedJobRegistry
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("jobpulse's RQ integration needs RQ: pip install 'jobpulse[rq]'") from exc
+require("rq", extra="rq", feature="jobpulse's RQ integration")
+import rq  # noqa: E402
+from rq.job import Job as RQJob  # noqa: E402
+from rq.job import JobStatus  # noqa: E402
+from rq.registry import FailedJobRegistry  # noqa: E402
 
 __all__ = ["META_REQUEST_ID", "META_TRACEPARENT", "RQMetrics", "exception_class_of", "instrument_rq"]
 

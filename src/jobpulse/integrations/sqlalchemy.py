@@ -29,11 +29,11 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-try:
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("jobpulse's SQLAlchemy metrics need SQLAlchemy: pip install 'jobpulse[sqlalchemy]'") from exc
+from jobpulse.extras import require
+
+require("sqlalchemy", extra="sqlalchemy", feature="jobpulse's SQLAlchemy metrics")
+from sqlalchemy import event  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
 
 __all__ = ["DEFAULT_NAMES", "OPERATIONS", "EngineMetrics", "instrument_engine", "operation_of"]
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
+from jobpulse.extras import require
 from jobpulse.logging import CONTEXT_FIELDS, REDACTED, redact_value, secret_key
 from jobpulse.runtime.context import current_context
 
@@ -49,10 +50,7 @@ def redact_secrets(logger: Any, method_name: str, event_dict: EventDict) -> Even
 
 def processors() -> list[Any]:
     """The recommended chain: context, redaction, ISO timestamp, tracebacks without locals, JSON."""
-    try:
-        import structlog
-    except ImportError as exc:  # pragma: no cover - depends on what is installed
-        raise ImportError("structlog is not installed: pip install 'jobpulse[structlog]'") from exc
+    structlog = require("structlog", extra="structlog", feature="jobpulse's structlog processors")
     return [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

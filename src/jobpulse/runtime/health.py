@@ -34,6 +34,7 @@ from urllib.parse import unquote, urlsplit
 import anyio.to_thread
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge, Histogram
 
+from jobpulse.extras import require
 from jobpulse.runtime.exposition import Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -61,11 +62,8 @@ Status = Literal["up", "down"]
 
 
 def _require(module: str, extra: str, what: str) -> Any:
-    """Import ``module`` or raise an ImportError saying which extra installs it."""
-    try:
-        return __import__(module, fromlist=["_"])
-    except ImportError as exc:
-        raise ImportError(f"{what} needs {module.split('.')[0]}: pip install 'jobpulse[{extra}]'") from exc
+    """Import ``module`` or raise :class:`~jobpulse.extras.MissingExtra` saying which extra installs it."""
+    return require(module, extra=extra, feature=what)
 
 
 # --- message sanitising ------------------------------------------------------------------------------

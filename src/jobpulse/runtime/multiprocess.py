@@ -37,12 +37,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, values
-from prometheus_client import multiprocess as _pm
+from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
-from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
+
+from jobpulse.runtime._client_internals import (
+    StockMultiProcessCollector,
+    read_mmap_file,
+    set_gauge_mode,
+    stock_mark_process_dead,
+    use_multiprocess_values,
+    write_mmap_file,
+)
 
 if TYPE_CHECKING:
     from jobpulse.runtime.exposition import MetricsApp
@@ -90,11 +97,6 @@ ROLE_MODES = {"in_flight": "livesum", "queue_depth": "sum"}
 #: (unbounded across restarts); the largest live value is right for values every process observes alike.
 DEFAULT_GAUGE_MODE = "livemax"
 
-# prometheus_client has no annotations on these: typed as Any once, here
-_STOCK: Any = _pm.MultiProcessCollector
-_PM: Any = _pm
-_VALUES: Any = values
-_MMAP: Any = MmapedDict
 _GO: Any = floatToGoString
 
 _overrides: dict[str, str] = {}
@@ -125,9 +127,7 @@ def setup_multiprocess(
             stale.unlink(missing_ok=True)
         (path / JOURNAL).unlink(missing_ok=True)
     os.environ[ENV] = str(path)
-    if not getattr(values.ValueClass, "_multiprocess", False):
-        # prometheus_client picks its value class when it is imported; switch it for metrics created from now on
-        values.ValueClass = _VALUES.MultiProcessValue()
+    use_multiprocess_values()
     if modes:
         with _overrides_lock:
             _overrides.update(modes)
@@ -304,7 +304,7 @@ def _mergeable(path: str) -> bool:
     before writing, so anything else unreadable is damage that compaction must not hide.
     """
     try:
-        list(_MMAP.read_all_values_from_file(path))
+        list(read_mmap_file(path))
     except (struct.error, RuntimeError) as exc:
         if Path(path).stat().st_size < 8:
             return True
@@ -315,7 +315,7 @@ def _mergeable(path: str) -> bool:
 
 def _values_of(path: str) -> list[tuple[str, float, float, int]]:
     try:
-        return list(_MMAP.read_all_values_from_file(path))
+        return list(read_mmap_file(path))
     except struct.error:  # shorter than its header: a file whose process died while creating it
         return []
 
@@ -355,18 +355,7 @@ def merge_values(kind: str, mode: str, files: Iterable[str]) -> dict[str, tuple[
 
 def write_db(path: Path, entries: Mapping[str, tuple[float, float]]) -> None:
     """Write a prometheus_client mmap file with ``entries`` (key → value, timestamp), fsynced."""
-    body = bytearray()
-    for key in sorted(entries):
-        value, timestamp = entries[key]
-        encoded = key.encode("utf-8")
-        padded = encoded + b" " * (8 - (len(encoded) + 4) % 8)
-        body += struct.pack(f"i{len(padded)}sdd", len(encoded), padded, value, timestamp)
-    used = 8 + len(body)
-    with path.open("wb") as out:
-        out.write(struct.pack("ii", used, 0))
-        out.write(body)
-        out.flush()
-        os.fsync(out.fileno())
+    write_mmap_file(path, entries)
 
 
 # --- compaction ----------------------------------------------------------------------------------------------
@@ -483,7 +472,7 @@ def _write_journal(directory: Path, journal: dict[str, Any]) -> None:
 # --- reading: one /metrics per host ------------------------------------------------------------------------------
 
 
-class MultiprocessCollector(_pm.MultiProcessCollector):
+class MultiprocessCollector(StockMultiProcessCollector):  # type: ignore[misc]
     """prometheus_client's ``MultiProcessCollector``, reading under jobpulse's lock and journal.
 
     Sums are exact (``math.fsum``) so that the order files are listed in never changes a value. Every
@@ -512,7 +501,7 @@ class MultiprocessCollector(_pm.MultiProcessCollector):
         self._compacting = False
         self._last_compaction = -math.inf
         self._compact_lock = threading.Lock()
-        _STOCK.__init__(self, registry, str(self.directory))
+        StockMultiProcessCollector.__init__(self, registry, str(self.directory))
 
     def collect(self) -> Iterator[Metric]:
         with _flock(self.directory / _READ_LOCK, fcntl.LOCK_SH):
@@ -598,7 +587,7 @@ def _merge(files: list[str]) -> list[Metric]:
         kind = parts[0]
         mode = parts[1] if kind == "gauge" and len(parts) > 2 else ""
         try:
-            file_values = _MMAP.read_all_values_from_file(path)
+            file_values = read_mmap_file(path)
             entries = list(file_values)
         except FileNotFoundError:
             continue
@@ -636,7 +625,7 @@ def _merge(files: list[str]) -> list[Metric]:
     for metric_name, family in families.items():
         metric = Metric(metric_name, family.help, family.kind)
         if family.kind == "gauge":
-            metric._multiprocess_mode = family.mode  # type: ignore[attr-defined]
+            set_gauge_mode(metric, family.mode)
         samples: list[Sample] = []
         for (name, labels), numbers in family.sums.items():
             samples.append(Sample(name, dict(labels), math.fsum(numbers)))
@@ -691,7 +680,7 @@ def mark_process_dead(
     """
     try:
         path = _directory(directory)
-        _PM.mark_process_dead(pid, str(path))
+        stock_mark_process_dead(pid, str(path))
         if compact_after is None:
             return None
         dead = () if exiting_self else (pid,)

@@ -7,11 +7,9 @@ Every job attempt is counted once: a second ``succeed()`` is ignored, queue dept
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import functools
 import inspect
-import math
 import os
 import threading
 import time
@@ -20,6 +18,7 @@ from contextlib import ContextDecorator
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from jobpulse.runtime import context as _context
+from jobpulse.runtime._client_internals import adder, observer
 from jobpulse.runtime.metrics import key_getter
 from jobpulse.spec.model import Job as JobModel
 
@@ -40,45 +39,6 @@ _origin = _context._current.get  # the request context a job is enqueued in (Non
 def _enter_origin(origin: _context.RequestContext, job_id: str) -> object:
     """Run the job under the context it was enqueued in: its log lines carry the request's trace id."""
     return _context._current.set(origin.copy(span_id=_context.new_span_id(), job_id=job_id))
-
-
-def _adder(child: Any) -> Callable[[float], None] | None:
-    """``add(amount)`` for a counter or gauge child: its value's own ``inc``, skipping the wrapper's checks.
-
-    A child returned by ``.labels()`` is always observable and our amounts are ±1, so prometheus_client's
-    checks can never fire here; calling the value directly saves three Python frames per update on the
-    tracker's hot path (benchmarks/bench_tracker.py). Anything unusual gets the public method.
-    """
-    if child is None:
-        return None
-    value = getattr(child, "_value", None)
-    if value is None or getattr(child, "_is_most_recent", False) or not hasattr(value, "inc"):
-        return lambda amount: child.inc(amount) if amount >= 0 else child.dec(-amount)
-    inc: Callable[[float], None] = value.inc
-    return inc
-
-
-def _observer(child: Any) -> Callable[[float], None] | None:
-    """``observe(amount)`` for a histogram child, as prometheus_client does it, with a binary search."""
-    if child is None:
-        return None
-    bounds = getattr(child, "_upper_bounds", None)
-    buckets = getattr(child, "_buckets", None)
-    total = getattr(child, "_sum", None)
-    if not bounds or not buckets or total is None or len(bounds) != len(buckets) or bounds[-1] != math.inf:
-        observe: Callable[[float], None] = child.observe
-        return observe
-    add_sum = total.inc
-    incs = tuple(bucket.inc for bucket in buckets)
-
-    def fast_observe(amount: float, _bisect: Callable[..., int] = bisect.bisect_left) -> None:
-        if amount != amount:  # NaN: prometheus_client adds it to the sum and to no bucket
-            add_sum(amount)
-            return
-        add_sum(amount)
-        incs[_bisect(bounds, amount)](1)
-
-    return fast_observe
 
 
 def _leave_origin(token: object) -> None:
@@ -585,16 +545,16 @@ class JobTracker:
             clean = clean and ok
             return resolved
 
-        binding.enqueued = _adder(child("enqueued"))
-        binding.started = _adder(child("started"))
-        binding.retried = _adder(child("retried"))
-        binding.queue_wait = _observer(child("queue_wait"))
-        binding.depth = _adder(child("queue_depth"))
-        binding.in_flight = _adder(child("in_flight"))
-        binding.done_success = _adder(child("completed", {outcome: self.model.success}))
-        binding.done_failure = _adder(child("completed", {outcome: self.model.failure}))
-        binding.duration_success = _observer(child("duration", {outcome: self.model.success}))
-        binding.duration_failure = _observer(child("duration", {outcome: self.model.failure}))
+        binding.enqueued = adder(child("enqueued"))
+        binding.started = adder(child("started"))
+        binding.retried = adder(child("retried"))
+        binding.queue_wait = observer(child("queue_wait"))
+        binding.depth = adder(child("queue_depth"))
+        binding.in_flight = adder(child("in_flight"))
+        binding.done_success = adder(child("completed", {outcome: self.model.success}))
+        binding.done_failure = adder(child("completed", {outcome: self.model.failure}))
+        binding.duration_success = observer(child("duration", {outcome: self.model.success}))
+        binding.duration_failure = observer(child("duration", {outcome: self.model.failure}))
         binding.start_more = not (binding.in_flight is binding.started is binding.queue_wait is None)
         if clean:
             with self._lock:

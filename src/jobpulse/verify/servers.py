@@ -15,13 +15,16 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, ClassVar, Self, TypeVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
 import yaml
 
+from jobpulse.extras import require
 from jobpulse.verify.binaries import require_binary
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "AlertmanagerServer",
@@ -169,6 +172,7 @@ class _Server:
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._client: httpx.Client | None = None
+        self._transport_error: type[Exception] = OSError
 
     # -- subclass hooks -------------------------------------------------------------------
     def _write_config(self) -> Path:
@@ -228,7 +232,9 @@ class _Server:
         )
         _Server._live.add(self)
         # trust_env=False: an HTTP(S)_PROXY in the environment must never see loopback traffic.
+        httpx = require("httpx", extra="backtest", feature="jobpulse's Prometheus and Alertmanager harness")
         self._client = httpx.Client(base_url=self.url, timeout=10.0, trust_env=False)
+        self._transport_error = httpx.TransportError
         self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
@@ -241,7 +247,7 @@ class _Server:
                     f"{self.binary_name} exited with code {code} during startup; "
                     f"log {self.log_path}:\n{self.log_tail()}"
                 )
-            with contextlib.suppress(httpx.TransportError):
+            with contextlib.suppress(self._transport_error):
                 if self._client.get("/-/ready", timeout=1.0).status_code == 200:
                     return
             if time.monotonic() >= deadline:

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from jobpulse.render.files import dump_yaml
 from jobpulse.spec.promql import references
 from jobpulse.spec.slo import duration_seconds
@@ -318,7 +316,7 @@ class TSDB:
         )
         self.server.start(timeout=60)
         # a range query over weeks of samples can take longer than the harness's default of 10 seconds
-        self.server.client.timeout = httpx.Timeout(600.0)
+        self.server.client.timeout = 600.0
         return self.server
 
     def stop(self) -> None:
