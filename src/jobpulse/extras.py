@@ -30,6 +30,7 @@ EXTRAS: dict[str, str] = {
     "celery": "Celery task metrics",
     "rq": "RQ job metrics",
     "backtest": "jobpulse backtest",
+    "canary": "jobpulse canary",
     "demo": "jobpulse demo",
     "all": "every integration and command",
 }

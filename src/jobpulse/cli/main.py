@@ -7,6 +7,7 @@ import click
 from jobpulse import __version__
 from jobpulse.cli.backtest import backtest_command
 from jobpulse.cli.build import build_command
+from jobpulse.cli.canary import canary_command
 from jobpulse.cli.demo import demo_command
 from jobpulse.cli.import_slos import import_command
 from jobpulse.cli.lint import lint_command
@@ -29,6 +30,7 @@ cli.add_command(demo_command)
 cli.add_command(lint_command)
 cli.add_command(import_command)
 cli.add_command(backtest_command)
+cli.add_command(canary_command)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from jobpulse.spec import model, wire
 from jobpulse.spec.errors import Location, Problem, SpecError
 from jobpulse.spec.promql import references
+from jobpulse.spec.rollout_resolve import resolve_rollouts
 from jobpulse.spec.slo_resolve import resolve_slos
 from jobpulse.spec.wire_llm import resolve_llm
 from jobpulse.spec.yamlpos import PathKey, Positions, dotted, load_yaml
@@ -192,6 +193,13 @@ class Resolver:
         self.check_names(result)
         taken = {a.name for a in result.alerts} | {s.alert_name for s in result.slos}
         result.llm = resolve_llm(self.spec.llm, metrics, self.problem, taken)
+        result.rollouts = resolve_rollouts(
+            list(self.spec.rollouts),
+            metrics,
+            resolved_service,
+            self.problem,
+            lambda query: query_problems(query, result.series_index(), resolved_service.target_labels),
+        )
         self.check_alertmanager(result)
         self.check_tests(result)
         if self.problems:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobpulse.spec import wire
+from jobpulse.spec.rollout import Rollout
 from jobpulse.spec.slo import SLO
 from jobpulse.spec.wire_alertmanager import AlertmanagerSpec
 from jobpulse.spec.wire_llm import LLMConfig
@@ -219,6 +220,7 @@ class Spec:
     slos: list[SLO] = field(default_factory=list)
     alertmanager: AlertmanagerSpec = field(default_factory=AlertmanagerSpec)
     llm: LLMConfig | None = None
+    rollouts: list[Rollout] = field(default_factory=list)
 
     def metric(self, name: str) -> Metric:
         return self.metrics[name]

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from jobpulse.spec.wire_alertmanager import AlertmanagerSpec
 from jobpulse.spec.wire_backtest import BacktestSpec
 from jobpulse.spec.wire_llm import LLMSpec
+from jobpulse.spec.wire_rollout import RolloutSpec
 from jobpulse.spec.wire_slo import SLOSpec
 
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -316,6 +317,7 @@ class SpecV1(Strict):
     lint: LintSpec = Field(default_factory=LintSpec)
     backtest: BacktestSpec | None = None
     llm: LLMSpec | None = None
+    rollouts: list[RolloutSpec] = Field(default_factory=list)
 
 
 def wire_schema() -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Canary analysis: judge a rollout phase's canary against its baseline from Prometheus (``jobpulse canary``)."""
