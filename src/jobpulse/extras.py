@@ -32,6 +32,7 @@ EXTRAS: dict[str, str] = {
     "backtest": "jobpulse backtest",
     "canary": "jobpulse canary",
     "demo": "jobpulse demo",
+    "status": "jobpulse status serve",
     "all": "every integration and command",
 }
 

@@ -11,6 +11,7 @@ from jobpulse.cli.canary import canary_command
 from jobpulse.cli.demo import demo_command
 from jobpulse.cli.import_slos import import_command
 from jobpulse.cli.lint import lint_command
+from jobpulse.cli.status import status_command
 from jobpulse.cli.test import test_command
 from jobpulse.extras import MissingExtra
 
@@ -31,6 +32,7 @@ cli.add_command(lint_command)
 cli.add_command(import_command)
 cli.add_command(backtest_command)
 cli.add_command(canary_command)
+cli.add_command(status_command)
 
 
 def main() -> None:

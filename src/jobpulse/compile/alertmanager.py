@@ -38,6 +38,29 @@ def _matcher(severities: list[str]) -> str:
     return f'severity=~"{"|".join(severities)}"'
 
 
+STATUS_PAGE_RECEIVER = "status-page"
+
+
+def status_page_route(spec: Spec) -> dict[str, Any]:
+    """First in the tree, with ``continue``: alerts of public components also reach their usual receivers."""
+    assert spec.status_page is not None
+    names = "|".join(spec.status_page.alert_names)
+    return {"receiver": STATUS_PAGE_RECEIVER, "matchers": [f'alertname=~"{names}"'], "continue": True}
+
+
+def status_page_receiver(spec: Spec) -> dict[str, Any]:
+    """The status page's webhook: every alert of a group (``max_alerts: 0``), resolved ones too, a bearer token."""
+    page = spec.status_page
+    assert page is not None
+    webhook = {
+        "url": page.webhook_url,
+        "send_resolved": True,
+        "max_alerts": 0,
+        "http_config": {"authorization": {"type": "Bearer", "credentials_file": page.credentials_file}},
+    }
+    return {"name": STATUS_PAGE_RECEIVER, "webhook_configs": [webhook]}
+
+
 def alertmanager_config(spec: Spec) -> dict[str, Any]:
     config = spec.alertmanager
     routes: list[dict[str, Any]] = []
@@ -59,6 +82,9 @@ def alertmanager_config(spec: Spec) -> dict[str, Any]:
         for severity in severities(spec):
             routes.append({"receiver": severity, "matchers": [_matcher([severity])]})
             receivers.append({"name": severity})
+    if spec.status_page is not None and spec.status_page.alert_names:
+        routes.insert(0, status_page_route(spec))
+        receivers.append(status_page_receiver(spec))
     inhibit: list[dict[str, Any]] = []
     if config.inhibit_tickets_by_pages:
         for slo in spec.slos:

@@ -14,6 +14,7 @@ from jobpulse.spec.promql import references
 from jobpulse.spec.rollout_resolve import resolve_rollouts
 from jobpulse.spec.slo_resolve import resolve_slos
 from jobpulse.spec.wire_llm import resolve_llm
+from jobpulse.spec.wire_status import StatusPage, resolve_status_page
 from jobpulse.spec.yamlpos import PathKey, Positions, dotted, load_yaml
 
 
@@ -202,9 +203,22 @@ class Resolver:
         )
         self.check_alertmanager(result)
         self.check_tests(result)
+        result.status_page = self.status_page(result)
         if self.problems:
             raise SpecError(self.problems)
         return result
+
+    def status_page(self, spec: model.Spec) -> StatusPage | None:
+        slo_alerts = {s.name: (s.alert_name, *((s.absent_alert_name,) if s.absent_enabled else ())) for s in spec.slos}
+        severities = {a.severity for a in spec.alerts} | {t.severity for s in spec.slos for t in s.tiers}
+        return resolve_status_page(
+            self.spec.status_page,
+            service_title=spec.service.title,
+            alert_names={a.name for a in spec.alerts},
+            slo_alerts=slo_alerts,
+            severities=severities,
+            problem=self.problem,
+        )
 
     def metrics(self) -> dict[str, model.Metric]:
         out: dict[str, model.Metric] = {}

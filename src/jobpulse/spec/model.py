@@ -17,6 +17,7 @@ from jobpulse.spec.rollout import Rollout
 from jobpulse.spec.slo import SLO
 from jobpulse.spec.wire_alertmanager import AlertmanagerSpec
 from jobpulse.spec.wire_llm import LLMConfig
+from jobpulse.spec.wire_status import StatusPage
 
 SECONDS_BUCKETS = (
     0.005,
@@ -221,6 +222,7 @@ class Spec:
     alertmanager: AlertmanagerSpec = field(default_factory=AlertmanagerSpec)
     llm: LLMConfig | None = None
     rollouts: list[Rollout] = field(default_factory=list)
+    status_page: StatusPage | None = None
 
     def metric(self, name: str) -> Metric:
         return self.metrics[name]

@@ -16,6 +16,7 @@ from jobpulse.spec.wire_backtest import BacktestSpec
 from jobpulse.spec.wire_llm import LLMSpec
 from jobpulse.spec.wire_rollout import RolloutSpec
 from jobpulse.spec.wire_slo import SLOSpec
+from jobpulse.spec.wire_status import StatusPageSpec
 
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -318,6 +319,7 @@ class SpecV1(Strict):
     backtest: BacktestSpec | None = None
     llm: LLMSpec | None = None
     rollouts: list[RolloutSpec] = Field(default_factory=list)
+    status_page: StatusPageSpec | None = None
 
 
 def wire_schema() -> dict[str, Any]:
