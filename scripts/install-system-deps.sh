@@ -17,6 +17,10 @@ DEPS=(
   "prometheus-alertmanager|alertmanager=prometheus-alertmanager"
   "amtool=prometheus-alertmanager"
   "prometheus-pushgateway|pushgateway=prometheus-pushgateway"
+  # VictoriaMetrics single node, its scraper and its rule evaluator (one Debian package)
+  "victoria-metrics=victoria-metrics"
+  "vmagent=victoria-metrics"
+  "vmalert=victoria-metrics"
   "redis-server=redis-server"
   # PostgreSQL's server binaries are not on PATH on Debian: a name with a '/' is a glob, newest version wins
   "initdb|/usr/lib/postgresql/*/bin/initdb=postgresql"
@@ -67,6 +71,10 @@ versions() {
     path=$(find_binary "$binaries")
     # First "x.y.z" in `--version` output (prometheus/alertmanager print to stderr).
     version=$("$path" --version 2>&1 | grep -oE '[0-9]+\.[0-9]+(\.[0-9]+)?' | head -n1 || true)
+    # Debian's VictoriaMetrics binaries print an empty version: ask dpkg instead
+    if [[ -z "$version" ]] && command -v dpkg-query >/dev/null 2>&1; then
+      version=$(dpkg-query -W -f='${Version}' "${entry#*=}" 2>/dev/null | grep -oE '^[0-9]+\.[0-9]+(\.[0-9]+)?' || true)
+    fi
     out+=("$(basename "$path") ${version:-?}")
   done
   local IFS=','

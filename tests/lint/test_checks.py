@@ -231,6 +231,9 @@ CASES = [
         0,
         online=frozenset({'{__name__="http_requests_total"}'}),
     ),
+    # rules/target (default target: a current Prometheus; more in tests/lint/checks/test_rules_target.py)
+    Case("rules/target", rules(f"{R} > 1").replace("- name: test\n", "- name: test\n  concurrency: 2\n"), 1),
+    Case("rules/target", rules(f"{R} > 1", keep_firing_for="5m"), 0),
 ]
 
 

@@ -8,8 +8,10 @@ import click
 
 from jobpulse.cli.common import fail, load_or_exit
 from jobpulse.cli.lint import refuse_lint_errors
+from jobpulse.cli.target import target_option
 from jobpulse.compile import compile_spec
 from jobpulse.render.files import NotABuildDirectory, write_build
+from jobpulse.spec.targets import RuleTarget
 
 
 def default_out_dir(spec_path: Path) -> Path:
@@ -32,14 +34,18 @@ def default_out_dir(spec_path: Path) -> Path:
     is_flag=True,
     help="Build even when `jobpulse lint` finds error-level problems in SPEC (and say so on stderr).",
 )
-def build_command(spec: Path, out_dir: Path | None, quiet: bool, ignore_lint_errors: bool) -> None:
+@target_option
+def build_command(
+    spec: Path, out_dir: Path | None, quiet: bool, ignore_lint_errors: bool, target: RuleTarget | None
+) -> None:
     """Compile SPEC into Prometheus rules, Grafana dashboards, docs and promtool tests.
 
     Refuses (exit 1) when `jobpulse lint SPEC` finds error-level problems, unless --ignore-lint-errors.
+    Rule files never carry a field the --target rule engine refuses.
     """
     model = load_or_exit(spec)
-    refuse_lint_errors(spec, override=ignore_lint_errors)
-    result = compile_spec(model)
+    refuse_lint_errors(spec, override=ignore_lint_errors, target=target)
+    result = compile_spec(model, target)
     out = out_dir or default_out_dir(spec)
     try:
         written = write_build(result, out)

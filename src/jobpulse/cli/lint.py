@@ -8,12 +8,14 @@ from pathlib import Path
 import click
 
 from jobpulse.cli.common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, fail
+from jobpulse.cli.target import target_option
 from jobpulse.lint.online import OnlineError, PrometheusAPI
 from jobpulse.lint.problem import Severity
 from jobpulse.lint.registry import all_checks
 from jobpulse.lint.reporters import REPORTERS
 from jobpulse.lint.runner import LintInputError, lint_paths, lint_spec_problems
 from jobpulse.spec.errors import SpecError
+from jobpulse.spec.targets import RuleTarget
 
 
 def _list_checks() -> str:
@@ -55,6 +57,7 @@ def _list_checks() -> str:
     show_default=True,
     help="Lowest severity that makes the exit code 1.",
 )
+@target_option
 @click.option("--list-checks", is_flag=True, help="List the checks with their ids and severities, then exit.")
 def lint_command(
     paths: tuple[Path, ...],
@@ -62,6 +65,7 @@ def lint_command(
     output_format: str,
     online_url: str | None,
     fail_on: str,
+    target: RuleTarget | None,
     list_checks: bool,
 ) -> None:
     """Lint jobpulse specs, Prometheus rule files, PrometheusRule resources, Grafana dashboards and Datadog monitors.
@@ -84,7 +88,7 @@ def lint_command(
         except OnlineError as exc:
             fail(f"--online: {exc}")
     try:
-        result = lint_paths(list(paths), spec=spec, online=online)
+        result = lint_paths(list(paths), spec=spec, online=online, target=target)
     except SpecError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
@@ -99,10 +103,10 @@ def lint_command(
     sys.exit(EXIT_PROBLEMS if failing else EXIT_OK)
 
 
-def refuse_lint_errors(spec: Path, *, override: bool) -> None:
+def refuse_lint_errors(spec: Path, *, override: bool, target: RuleTarget | None = None) -> None:
     """For ``jobpulse build``: exit 1 when the spec has error-level lint problems, unless ``override``."""
     try:
-        problems = lint_spec_problems(spec)
+        problems = lint_spec_problems(spec, target)
     except SpecError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)

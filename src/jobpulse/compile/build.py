@@ -9,11 +9,13 @@ from jobpulse.compile.alertmanager import alertmanager_config
 from jobpulse.compile.dashboards import build_dashboard
 from jobpulse.compile.docs import alerts_doc, metrics_doc
 from jobpulse.compile.llm_rules import llm_tests
+from jobpulse.compile.rule_target import fit_rule_file
 from jobpulse.compile.rules import rule_groups
 from jobpulse.compile.slo_dashboards import slo_dashboard
 from jobpulse.compile.slo_tests import all_slo_tests
 from jobpulse.compile.tests import TestGroup, test_files, test_group
 from jobpulse.spec.model import Spec
+from jobpulse.spec.targets import RuleTarget
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,13 @@ class BuildResult:
         return f"prometheus/{self.spec.service.name}.rules.yml"
 
 
-def compile_spec(spec: Spec) -> BuildResult:
+def compile_spec(spec: Spec, target: RuleTarget | None = None) -> BuildResult:
+    """Every artifact of ``jobpulse build``; rule files fit ``target`` (default: the spec's ``lint.target``)."""
     result = BuildResult(spec)
     rule_path = f"prometheus/{spec.service.name}.rules.yml"
-    result.artifacts.append(Artifact(rule_path, "yaml", rule_groups(spec)))
+    rule_file, dropped = fit_rule_file(rule_groups(spec), target or spec.rule_target)
+    result.notes += dropped
+    result.artifacts.append(Artifact(rule_path, "yaml", rule_file))
     dashboards = [*spec.dashboards, *(slo_dashboard(slo, spec.service.title) for slo in spec.slos)]
     for dashboard in dashboards:
         result.artifacts.append(

@@ -12,6 +12,7 @@ from jobpulse.lint.source import PathKey, Tree
 from jobpulse.spec import model, wire
 from jobpulse.spec.errors import Location, Problem, SpecError
 from jobpulse.spec.load import Resolver, load_spec_text
+from jobpulse.spec.targets import RuleTarget
 from jobpulse.spec.yamlpos import load_yaml
 
 DEFAULT_SEVERITIES = frozenset({"critical", "warning", "info"})
@@ -61,6 +62,11 @@ class Catalogue:
     severities: frozenset[str]
     allow: list[Allow] = field(default_factory=list)
     _labels: dict[str, frozenset[str] | None] = field(default_factory=dict, repr=False)
+
+    @property
+    def target(self) -> RuleTarget | None:
+        """The rule engine the spec's ``lint.target`` names, if any."""
+        return None if self.wire.lint.target is None else RuleTarget.parse(self.wire.lint.target)
 
     @property
     def target_labels(self) -> frozenset[str]:

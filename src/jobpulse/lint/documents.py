@@ -13,6 +13,7 @@ from jobpulse.lint import promql_ast
 from jobpulse.lint.catalogue import Catalogue, load_catalogue
 from jobpulse.lint.source import PathKey, Tree
 from jobpulse.spec import model
+from jobpulse.spec.targets import RuleTarget
 from jobpulse.spec.yamlpos import dotted
 
 SPEC = "spec"
@@ -106,6 +107,8 @@ class Document:
     structure: list[tuple[PathKey, str]] = field(default_factory=list)
     #: recording rules of the other files linted in the same run
     known_records: set[str] = field(default_factory=set)
+    #: the rule engine given on the command line (``--target``); else the spec's ``lint.target``
+    target: RuleTarget | None = None
 
     @property
     def recorded(self) -> set[str]:

@@ -12,6 +12,7 @@ from jobpulse.lint.online import PrometheusAPI
 from jobpulse.lint.problem import WARNING, Problem, Severity, Span
 from jobpulse.lint.registry import Check, Context, all_checks
 from jobpulse.lint.source import SourceError, load_trees, read_text
+from jobpulse.spec.targets import RuleTarget
 
 LINTABLE_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -79,9 +80,12 @@ def lint_text(
     catalogue: Catalogue | None = None,
     online: PrometheusAPI | None = None,
     required: bool = True,
+    target: RuleTarget | None = None,
 ) -> tuple[list[Problem], list[Document]]:
     """Lint one file's text; a spec document uses its own catalogue, others ``catalogue``."""
     docs = documents(text, file, required=required)
+    for doc in docs:
+        doc.target = target
     return lint_documents(text, file, docs, catalogue=catalogue, online=online), docs
 
 
@@ -162,8 +166,13 @@ def lint_paths(
     *,
     spec: Path | None = None,
     online: PrometheusAPI | None = None,
+    target: RuleTarget | None = None,
 ) -> LintResult:
-    """Lint files and directories against ``spec`` (or the one spec among them) as the catalogue."""
+    """Lint files and directories against ``spec`` (or the one spec among them) as the catalogue.
+
+    ``target`` (``--target``) is the rule engine the rule files are checked for; without it, the
+    catalogue spec's ``lint.target``, else Prometheus.
+    """
     catalogue = None
     if spec is not None:
         catalogue = load_catalogue(_read(spec), str(spec))
@@ -184,15 +193,16 @@ def lint_paths(
     for path, text, docs in loaded:
         for doc in docs:
             doc.known_records = recorded
+            doc.target = target
         result.problems.extend(lint_documents(text, str(path), docs, catalogue=catalogue, online=online))
         result.files.append(str(path))
         result.kinds[str(path)] = [KIND_NAMES[d.kind] for d in docs]
     return result
 
 
-def lint_spec_problems(spec: Path) -> list[Problem]:
+def lint_spec_problems(spec: Path, target: RuleTarget | None = None) -> list[Problem]:
     """Problems in one spec file (for ``jobpulse build``)."""
-    return lint_text(_read(spec), str(spec))[0]
+    return lint_text(_read(spec), str(spec), target=target)[0]
 
 
 def _read(path: Path) -> str:

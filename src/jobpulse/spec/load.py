@@ -13,6 +13,7 @@ from jobpulse.spec.errors import Location, Problem, SpecError
 from jobpulse.spec.promql import references
 from jobpulse.spec.rollout_resolve import resolve_rollouts
 from jobpulse.spec.slo_resolve import resolve_slos
+from jobpulse.spec.targets import DEFAULT_TARGET, RuleTarget
 from jobpulse.spec.wire_llm import resolve_llm
 from jobpulse.spec.wire_status import StatusPage, resolve_status_page
 from jobpulse.spec.yamlpos import PathKey, Positions, dotted, load_yaml
@@ -182,6 +183,7 @@ class Resolver:
             dashboards=self.dashboards(service.name),
             tests=list(self.spec.tests),
             alertmanager=self.spec.alertmanager,
+            rule_target=RuleTarget.parse(self.spec.lint.target) if self.spec.lint.target else DEFAULT_TARGET,
         )
         self.check_queries(result)
         result.slos = resolve_slos(

@@ -15,6 +15,7 @@ from pathlib import Path
 from jobpulse.spec import wire
 from jobpulse.spec.rollout import Rollout
 from jobpulse.spec.slo import SLO
+from jobpulse.spec.targets import DEFAULT_TARGET, RuleTarget
 from jobpulse.spec.wire_alertmanager import AlertmanagerSpec
 from jobpulse.spec.wire_llm import LLMConfig
 from jobpulse.spec.wire_status import StatusPage
@@ -223,6 +224,8 @@ class Spec:
     llm: LLMConfig | None = None
     rollouts: list[Rollout] = field(default_factory=list)
     status_page: StatusPage | None = None
+    #: the rule engine the rule files are built for (``lint.target``)
+    rule_target: RuleTarget = DEFAULT_TARGET
 
     def metric(self, name: str) -> Metric:
         return self.metrics[name]

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from jobpulse.spec.targets import RuleTarget
 from jobpulse.spec.wire_alertmanager import AlertmanagerSpec
 from jobpulse.spec.wire_backtest import BacktestSpec
 from jobpulse.spec.wire_llm import LLMSpec
@@ -303,6 +304,17 @@ class LintSpec(Strict):
     severities: list[str] | None = Field(
         default=None, min_length=1, description="allowed alert severities (default: critical, warning, info)"
     )
+    target: str | None = Field(
+        default=None,
+        description="the rule engine the rules are for: prometheus (default), vmalert, thanos, mimir; @VERSION pins it",
+    )
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, value: str | None) -> str | None:
+        if value is not None:
+            RuleTarget.parse(value)
+        return value
 
 
 class SpecV1(Strict):

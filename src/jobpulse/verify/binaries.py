@@ -12,6 +12,9 @@ PACKAGES: dict[str, str] = {
     "promtool": "prometheus",
     "alertmanager": "prometheus-alertmanager",
     "amtool": "prometheus-alertmanager",
+    "victoria-metrics": "victoria-metrics",
+    "vmagent": "victoria-metrics",
+    "vmalert": "victoria-metrics",
 }
 
 #: Other names the same binary goes by (Debian calls Alertmanager ``prometheus-alertmanager``).
