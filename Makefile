@@ -55,12 +55,12 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 architecture: $(STAMP)
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-cache --no-logo
 
 pytest: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
-test: $(STAMP) system-deps lint typecheck pytest
+test: $(STAMP) system-deps lint typecheck architecture pytest
 
 # always re-resolved, so "latest" means today's releases
 test-latest:

@@ -2,14 +2,27 @@
 
 The spec drives runtime metrics (prometheus_client), Prometheus rule files, Grafana dashboards,
 docs and promtool alert tests.
+
+The names below are imported on first use: ``import jobpulse.compile`` or ``jobpulse lint`` does not load
+the runtime (prometheus_client, the tracker, the middleware). See ``docs/architecture.md``.
 """
 
-from jobpulse.runtime.context import CorrelationMiddleware, RequestContext
-from jobpulse.runtime.metrics import LabelError, Telemetry
-from jobpulse.runtime.middleware import MetricsMiddleware
-from jobpulse.runtime.tracker import Job, JobTracker
-from jobpulse.spec.errors import SpecError
-from jobpulse.spec.load import load_spec
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
+from jobpulse._version import __version__ as __version__
+
+if TYPE_CHECKING:
+    from jobpulse.runtime.context import CorrelationMiddleware, RequestContext
+    from jobpulse.runtime.labels import LabelError
+    from jobpulse.runtime.metrics import Telemetry
+    from jobpulse.runtime.middleware import MetricsMiddleware
+    from jobpulse.runtime.tracker import Job, JobTracker
+    from jobpulse.spec.errors import SpecError
+    from jobpulse.spec.load import load_spec
 
 __all__ = [
     "CorrelationMiddleware",
@@ -22,4 +35,32 @@ __all__ = [
     "Telemetry",
     "load_spec",
 ]
-__version__ = "0.1.0"
+
+#: public name -> the module that defines it
+_HOMES = {
+    "CorrelationMiddleware": "jobpulse.runtime.context",
+    "Job": "jobpulse.runtime.tracker",
+    "JobTracker": "jobpulse.runtime.tracker",
+    "LabelError": "jobpulse.runtime.labels",
+    "MetricsMiddleware": "jobpulse.runtime.middleware",
+    "RequestContext": "jobpulse.runtime.context",
+    "SpecError": "jobpulse.spec.errors",
+    "Telemetry": "jobpulse.runtime.metrics",
+    "load_spec": "jobpulse.spec.load",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is not None:
+        value = getattr(importlib.import_module(home), name)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f"{__name__}.{name}")  # a subpackage: jobpulse.runtime, jobpulse.spec, ...
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

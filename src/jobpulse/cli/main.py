@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from jobpulse import __version__
+from jobpulse._version import __version__
 from jobpulse.cli.backtest import backtest_command
 from jobpulse.cli.build import build_command
 from jobpulse.cli.canary import canary_command

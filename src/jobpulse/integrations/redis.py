@@ -1,7 +1,8 @@
 """Redis for health checks and worker heartbeats. Needs ``pip install 'jobpulse[redis]'`` (redis-py >= 5).
 
 Clients made here fail fast: no retries, connect and socket timeouts bounded, so a dead Redis turns a
-check red within its timeout instead of stalling it.
+check red within its timeout instead of stalling it (the factory lives in :mod:`jobpulse.runtime.redis_client`,
+which the heartbeats and queue state use too).
 """
 
 from __future__ import annotations
@@ -9,40 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from jobpulse.extras import require
-from jobpulse.runtime.health import Check, url_secrets
+from jobpulse.redaction import url_secrets
+from jobpulse.runtime.health import Check
+from jobpulse.runtime.redis_client import async_client, require_redis, sync_client
 
 __all__ = ["RedisCheck", "async_client", "require_redis", "sync_client"]
-
-
-def require_redis() -> Any:
-    """The ``redis`` module, or :class:`~jobpulse.extras.MissingExtra` saying how to install it."""
-    return require("redis", extra="redis", feature="jobpulse's Redis support")
-
-
-def _options(timeout: float, *, asyncio: bool) -> dict[str, Any]:
-    """Fail-fast client options. An asyncio client gets ``redis.asyncio.retry.Retry``: redis-py 8 converts a
-    synchronous ``Retry`` handed to an asyncio client, with a warning, and older releases misuse it."""
-    backoff = require("redis.backoff", extra="redis", feature="jobpulse's Redis support")
-    retry = require("redis.asyncio.retry" if asyncio else "redis.retry", extra="redis")
-    return {
-        "socket_connect_timeout": timeout,
-        "socket_timeout": timeout,
-        "retry": retry.Retry(backoff.NoBackoff(), 0),
-        "health_check_interval": 0,
-    }
-
-
-def async_client(url: str, *, timeout: float = 2.0) -> Any:
-    """A ``redis.asyncio.Redis`` for ``url`` that fails fast (no retries, bounded timeouts)."""
-    client = require("redis.asyncio", extra="redis", feature="jobpulse's Redis support")
-    return client.Redis.from_url(url, **_options(timeout, asyncio=True))
-
-
-def sync_client(url: str, *, timeout: float = 2.0) -> Any:
-    """A ``redis.Redis`` for ``url`` that fails fast (no retries, bounded timeouts)."""
-    redis = require_redis()
-    return redis.Redis.from_url(url, **_options(timeout, asyncio=False))
 
 
 class RedisCheck(Check):

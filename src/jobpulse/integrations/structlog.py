@@ -22,7 +22,8 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from jobpulse.extras import require
-from jobpulse.logging import CONTEXT_FIELDS, REDACTED, redact_value, secret_key
+from jobpulse.logging import CONTEXT_FIELDS
+from jobpulse.redaction import REDACTED, redact_value, secret_key
 from jobpulse.runtime.context import current_context
 
 __all__ = ["add_trace_context", "processors", "redact_secrets"]

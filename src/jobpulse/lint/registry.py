@@ -63,12 +63,16 @@ def check(
     return register
 
 
+#: The package whose every module holds checks.
+CHECKS_PACKAGE = "jobpulse.lint.checks"
+
+
 def all_checks() -> dict[str, Check]:
     """Every registered check by id (importing every module of ``jobpulse.lint.checks`` once)."""
     global _LOADED
     if not _LOADED:
-        from jobpulse.lint import checks
-
+        # discovered by name, like plugins: the checks import this registry, never the other way round
+        checks = importlib.import_module(CHECKS_PACKAGE)
         for info in pkgutil.iter_modules(checks.__path__):
             importlib.import_module(f"{checks.__name__}.{info.name}")
         _LOADED = True

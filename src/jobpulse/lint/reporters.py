@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from jobpulse import __version__
+from jobpulse._version import __version__
 from jobpulse.lint.problem import Problem, Severity
 from jobpulse.lint.registry import Check
 from jobpulse.spec.errors import one_line

@@ -29,12 +29,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import unquote, urlsplit
 
 import anyio.to_thread
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge, Histogram
 
 from jobpulse.extras import require
+from jobpulse.redaction import sanitize_message, url_secrets
 from jobpulse.runtime.exposition import Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ __all__ = [
 LOGGER = logging.getLogger("jobpulse.health")
 CHECK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DEPENDENCY_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
-MAX_MESSAGE = 300
 UP_METRIC = "jobpulse_dependency_up"
 DURATION_METRIC = "jobpulse_dependency_check_duration_seconds"
 
@@ -64,46 +63,6 @@ Status = Literal["up", "down"]
 def _require(module: str, extra: str, what: str) -> Any:
     """Import ``module`` or raise :class:`~jobpulse.extras.MissingExtra` saying which extra installs it."""
     return require(module, extra=extra, feature=what)
-
-
-# --- message sanitising ------------------------------------------------------------------------------
-_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
-_SECRET_KV = re.compile(
-    r"(?i)\b(password|passwd|pwd|pass|secret|token|api[_-]?key|access[_-]?key|auth|authorization|"
-    r"user|username|dbname|host|hostaddr|service|sslkey|sslpassword|dsn)(\s*[=:]\s*)('[^']*'|\"[^\"]*\"|[^\s,;)]+)"
-)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
-
-
-def sanitize_message(message: str, secrets: Iterable[str] = ()) -> str:
-    """Make an error message safe to show on a health endpoint.
-
-    Removes every ``secret`` given (and its URL-decoded form), every URL (``scheme://...`` — a
-    connection string even without a password), ``key=value`` pairs whose key names a credential or a
-    connection parameter, and control characters; then truncates to 300 characters.
-    """
-    for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
-        for form in {secret, unquote(secret)}:
-            message = message.replace(form, "***")
-    message = _URL.sub("<url>", message)
-    message = _SECRET_KV.sub(lambda m: f"{m.group(1)}{m.group(2)}***", message)
-    message = _CONTROL.sub(" ", message)
-    message = re.sub(r"\s+", " ", message).strip()
-    if len(message) > MAX_MESSAGE:
-        message = message[: MAX_MESSAGE - 1] + "…"
-    return message
-
-
-def url_secrets(url: str) -> list[str]:
-    """The parts of a URL or DSN that must never be shown: the whole string, its password and query."""
-    out = [url]
-    with contextlib.suppress(ValueError):
-        parts = urlsplit(url)
-        if parts.password:
-            out.append(parts.password)
-        if parts.query:
-            out.append(parts.query)
-    return out
 
 
 # --- checks -------------------------------------------------------------------------------------------

@@ -31,8 +31,10 @@ from typing import Any, Self
 
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 
-from jobpulse.integrations.redis import async_client, require_redis, sync_client
-from jobpulse.runtime.health import url_secrets
+from jobpulse.redaction import url_secrets
+from jobpulse.runtime.labels import OTHER as OTHER  # the value past max_workers
+from jobpulse.runtime.labels import LabelBudget
+from jobpulse.runtime.redis_client import async_client, require_redis, sync_client
 
 __all__ = [
     "KEY_PREFIX",
@@ -44,7 +46,6 @@ __all__ = [
 
 LOGGER = logging.getLogger("jobpulse.heartbeat")
 KEY_PREFIX = "jobpulse:heartbeat:"
-OTHER = "__other__"
 WORKER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 INFO_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 MAX_INFO_ITEMS = 20
@@ -343,7 +344,7 @@ class HeartbeatMonitor:
         self.cache_seconds = cache_seconds
         self._timeout = timeout
         self._clock = clock
-        self._seen: set[str] = set()
+        self._workers = LabelBudget(max_workers)
         self._cached: list[WorkerHeartbeat] | None = None
         self._cached_at = float("-inf")
         self._inflight: asyncio.Task[list[WorkerHeartbeat]] | None = None
@@ -422,13 +423,7 @@ class HeartbeatMonitor:
             return
         for beat in beats:
             try:
-                label = beat.worker
-                if label not in self._seen:
-                    if len(self._seen) < self.max_workers:
-                        self._seen.add(label)
-                    else:
-                        label = OTHER
-                self.metric.labels(worker=label).set(beat.last_seen)
+                self.metric.labels(worker=self._workers.bound(beat.worker)).set(beat.last_seen)
             except Exception:  # instrumentation never takes the app down
                 LOGGER.debug("recording heartbeat metric failed", exc_info=True)
 

@@ -8,31 +8,26 @@ raises into the host application unless ``strict=True`` (meant for tests).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
-from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from jobpulse.runtime.labels import OTHER, LabelBudget, LabelError, key_getter, label_errors_counter, overflow_counter
 from jobpulse.runtime.multiprocess import gauge_modes
+from jobpulse.runtime.tracker import JobTracker
 from jobpulse.spec.load import load_spec
 from jobpulse.spec.model import Metric, Spec
 
 if TYPE_CHECKING:
     from jobpulse.runtime.exposition import MetricsApp
-    from jobpulse.runtime.tracker import JobTracker
 
-OTHER = "__other__"
+__all__ = ["OTHER", "Instrument", "LabelError", "Telemetry", "key_getter"]
 _COLLECTORS: dict[str, type[Counter] | type[Gauge] | type[Histogram]] = {
     "counter": Counter,
     "gauge": Gauge,
     "histogram": Histogram,
 }
-
-
-class LabelError(ValueError):
-    """Wrong label names, or (in strict mode) a label value outside its bound."""
 
 
 class Instrument:
@@ -50,7 +45,9 @@ class Instrument:
         self._children: dict[tuple[object, ...], Any] = {} if self.names else {(): collector}
         # bounded values containing __other__ → child (finite: at most the budgets' product)
         self._other_children: dict[tuple[str, ...], Any] = {}
-        self._seen: dict[str, set[str]] = {label.name: set() for label in metric.labels if label.values is None}
+        self._budgets = {
+            label.name: LabelBudget(label.max_values or 0) for label in metric.labels if label.values is None
+        }
         self._lock = threading.Lock()
 
     def labels(self, **values: object) -> Any:
@@ -86,14 +83,7 @@ class Instrument:
         with self._lock:
             for label, raw in zip(self.metric.labels, values, strict=True):
                 value = raw if isinstance(raw, str) else str(raw)
-                if label.values is not None:
-                    ok = value in label.values
-                else:
-                    seen = self._seen[label.name]
-                    ok = value in seen
-                    if not ok and len(seen) < (label.max_values or 0):
-                        seen.add(value)
-                        ok = True
+                ok = value in label.values if label.values is not None else self._budgets[label.name].admit(value)
                 if not ok:
                     clean = False
                     self._telemetry.overflow(self.metric.name, label.name, value)
@@ -145,18 +135,8 @@ class Telemetry:
         self.spec = spec
         self.registry = registry
         self.strict = strict
-        self.overflows = Counter(
-            "jobpulse_label_overflow",
-            "Label values replaced by __other__ because they were outside the allowed set or over budget.",
-            ["metric", "label"],
-            registry=registry,
-        )
-        self.label_errors = Counter(
-            "jobpulse_label_errors",
-            "Calls that passed wrong label names to a metric (fixed up; strict mode raises instead).",
-            ["metric"],
-            registry=registry,
-        )
+        self.overflows = overflow_counter(registry)
+        self.label_errors = label_errors_counter(registry)
         self._overflow_children: dict[tuple[str, str], Any] = {}
         self.instruments: dict[str, Instrument] = {}
         # multi-process mode of each gauge (ignored in a single process): see jobpulse.runtime.multiprocess
@@ -188,8 +168,6 @@ class Telemetry:
 
     def job(self, name: str, **options: Any) -> JobTracker:
         """The tracker for a job lifecycle declared in the spec's ``jobs`` section."""
-        from jobpulse.runtime.tracker import JobTracker
-
         if name not in self._trackers or options:
             if name not in self.spec.jobs:
                 raise KeyError(f"job {name!r} is not in the spec; it has {', '.join(self.spec.jobs) or 'no jobs'}")
@@ -212,25 +190,3 @@ class Telemetry:
         if child is None:
             child = self._overflow_children[metric, label] = self.overflows.labels(metric, label)
         child.inc()
-
-
-def key_getter(names: tuple[str, ...]) -> Callable[[Mapping[str, object]], tuple[object, ...]]:
-    """A function ``mapping -> tuple of its values for names, in order``; KeyError if one is missing.
-
-    ``operator.itemgetter`` does this in C for two or more names; it is the lookup on the hot paths of
-    ``Instrument.labels`` and ``JobTracker.enqueue`` (see benchmarks/).
-    """
-    if len(names) >= 2:
-        return itemgetter(*names)
-    if len(names) == 1:
-        (name,) = names
-
-        def one(mapping: Mapping[str, object]) -> tuple[object, ...]:
-            return (mapping[name],)
-
-        return one
-
-    def none(mapping: Mapping[str, object]) -> tuple[object, ...]:
-        return ()
-
-    return none

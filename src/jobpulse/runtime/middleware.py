@@ -34,6 +34,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from jobpulse.runtime.exposition import Message, Receive, Scope, Send
+from jobpulse.runtime.labels import OTHER, LabelBudget
 
 if TYPE_CHECKING:
     from jobpulse.runtime.metrics import Instrument, Telemetry
@@ -54,7 +55,7 @@ Role = Literal["method", "route", "status", "status_class", "app_name"]
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"})
 OTHER_METHOD = "OTHER"
 UNMATCHED = "__unmatched__"
-OVERFLOW = "__other__"
+OVERFLOW = OTHER
 CLIENT_CLOSED = 499
 #: Liveness/readiness probes and the scrape itself are not traffic. ``/*`` makes an entry a prefix.
 DEFAULT_SKIP_PATHS = ("/metrics", "/health", "/health/*", "/healthz", "/livez", "/readyz", "/ready")
@@ -492,6 +493,7 @@ class MetricsMiddleware:
         self._skip_prefixes = tuple(p[:-1] for p in skip_paths if p.endswith("/*"))
         self.max_routes = max_routes
         self._templates: dict[object, str] = {}
+        self._route_budget = LabelBudget(max_routes)
         self._access: logging.Logger | None = (
             access_log if isinstance(access_log, logging.Logger) else ACCESS_LOG if access_log else None
         )
@@ -552,7 +554,7 @@ class MetricsMiddleware:
         # already part of root_path, so its label is "<prefix>/{path}"
         is_mount = not hasattr(route, "endpoint")
         template = (prefix + "/{path}" if prefix else fmt) if is_mount else prefix + fmt
-        if len(self._templates) >= self.max_routes:
+        if not self._route_budget.admit(key):
             return OVERFLOW
         self._templates[key] = template
         return template

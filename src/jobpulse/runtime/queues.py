@@ -215,7 +215,7 @@ class QueueState:
         timeout: float = 2.0,
     ) -> None:
         if isinstance(redis, str):
-            from jobpulse.integrations.redis import sync_client
+            from jobpulse.runtime.redis_client import sync_client
 
             redis = sync_client(redis, timeout=timeout)
         self.client = redis

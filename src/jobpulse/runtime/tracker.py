@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from jobpulse.runtime import context as _context
 from jobpulse.runtime._client_internals import adder, observer
-from jobpulse.runtime.metrics import key_getter
+from jobpulse.runtime.labels import LabelError, key_getter
 from jobpulse.spec.model import Job as JobModel
 
 if TYPE_CHECKING:
@@ -509,8 +509,6 @@ class JobTracker:
     def _check_attributes(self, attributes: dict[str, object], values: tuple[object, ...] = ()) -> tuple[object, ...]:
         """The slow path: wrong attribute names (or positional values) raise in strict mode, else are
         counted once in ``jobpulse_label_errors_total{metric="job:<name>"}`` and fixed up."""
-        from jobpulse.runtime.metrics import LabelError
-
         positional = dict(zip(self._attrs, values, strict=False))
         twice = sorted(positional.keys() & attributes.keys())
         merged = {**attributes, **positional}
