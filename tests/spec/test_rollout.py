@@ -116,3 +116,13 @@ def test_latency_needs_a_histogram() -> None:
 def test_unknown_key_is_reported_with_a_suggestion() -> None:
     problems = _problems(_spec(BASE.replace("    phases:", "    confidense: 99\n    phases:")))
     assert any("unknown key 'confidense'" in p and "did you mean 'confidence'" in p for p in problems), problems
+
+
+def test_rollout_alert_name_must_not_clash() -> None:
+    text = _spec(BASE).replace(
+        "jobs:",
+        "alerts:\n  - {name: V2CanaryWorse, expr: 'checkout_requests_total > 0', severity: warning, summary: s, "
+        "description: d}\njobs:",
+    )
+    problems = _problems(text)
+    assert any("its alert 'V2CanaryWorse' clashes" in p for p in problems), problems

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobpulse.compile.alertmanager import alertmanager_config
+from jobpulse.compile.canary_dashboards import rollout_dashboard
+from jobpulse.compile.canary_rules import canary_tests
 from jobpulse.compile.dashboards import build_dashboard
 from jobpulse.compile.docs import alerts_doc, metrics_doc
 from jobpulse.compile.llm_rules import llm_tests
@@ -53,6 +55,7 @@ def compile_spec(spec: Spec, target: RuleTarget | None = None) -> BuildResult:
     result.notes += dropped
     result.artifacts.append(Artifact(rule_path, "yaml", rule_file))
     dashboards = [*spec.dashboards, *(slo_dashboard(slo, spec.service.title) for slo in spec.slos)]
+    dashboards += [rollout_dashboard(rollout, spec.service.title) for rollout in spec.rollouts]
     for dashboard in dashboards:
         result.artifacts.append(
             Artifact(f"grafana/{dashboard.uid}.json", "json", build_dashboard(dashboard, spec.service))
@@ -63,7 +66,7 @@ def compile_spec(spec: Spec, target: RuleTarget | None = None) -> BuildResult:
     generated, notes = all_slo_tests(spec)
     result.notes += notes
     own = [TestGroup(test_group(t), spec.service.evaluation_interval) for t in spec.tests]
-    result.test_groups = own + generated + llm_tests(spec)
+    result.test_groups = own + generated + llm_tests(spec) + canary_tests(spec)
     for path, content in test_files(spec, f"../{rule_path}", result.test_groups).items():
         result.artifacts.append(Artifact(path, "yaml", content))
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobpulse.compile.canary_rules import canary_groups
 from jobpulse.compile.llm_rules import llm_groups
 from jobpulse.compile.slo_rules import slo_groups
 from jobpulse.spec.model import Alert, Spec
@@ -37,4 +38,5 @@ def rule_groups(spec: Spec) -> dict[str, Any]:
         )
     groups += slo_groups(spec)
     groups += llm_groups(spec)
+    groups += canary_groups(spec)
     return {"groups": groups}

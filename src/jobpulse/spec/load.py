@@ -202,6 +202,7 @@ class Resolver:
             resolved_service,
             self.problem,
             lambda query: query_problems(query, result.series_index(), resolved_service.target_labels),
+            taken | {d.uid for d in result.dashboards} | {s.dashboard_uid for s in result.slos},
         )
         self.check_alertmanager(result)
         self.check_tests(result)

@@ -239,8 +239,11 @@ def resolve_rollouts(
     service: model.Service,
     report: Report,
     check: QueryCheck,
+    taken: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> list[Rollout]:
-    """Cross-check every rollout; problems go to ``report`` with their path, resolved rollouts are returned."""
+    """Cross-check every rollout; problems go to ``report`` with their path, resolved rollouts are returned.
+
+    ``taken``: alert names and dashboard uids the rest of the spec already uses."""
     index: Index = {}
     for metric in metrics.values():
         for series, extra in metric.series_names.items():
@@ -255,6 +258,12 @@ def resolve_rollouts(
             continue
         names.add(spec.name)
         resolved = resolver.rollout(spec, ("rollouts", i))
+        if resolved is not None and resolved.alert_name in taken:
+            report(("rollouts", i, "name"), f"its alert {resolved.alert_name!r} clashes with another alert")
+            continue
+        if resolved is not None and resolved.dashboard_uid in taken:
+            report(("rollouts", i, "name"), f"its dashboard uid {resolved.dashboard_uid!r} is already used")
+            continue
         if resolved is not None:
             out.append(resolved)
     return out
