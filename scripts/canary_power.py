@@ -68,7 +68,9 @@ def run_once(
     """One phase: (phase verdict, metric name → verdict)."""
     intervals = int(phase.min_duration_seconds // rollout.interval_seconds)
     per_interval = rate * rollout.interval_seconds / 60
-    c_ratio, c_latency = side(rng, per_interval * weight, intervals, failure * error_factor, 0.2, 0.5 * p95_factor, bounds)
+    c_ratio, c_latency = side(
+        rng, per_interval * weight, intervals, failure * error_factor, 0.2, 0.5 * p95_factor, bounds
+    )
     b_ratio, b_latency = side(rng, per_interval * (1 - weight), intervals, failure, 0.2, 0.5, bounds)
     verdicts = []
     for metric in rollout.metrics:
@@ -158,8 +160,9 @@ def main() -> int:
     power_rows.append(p95_row)
     seconds = time.perf_counter() - began
 
+    where = args.spec.relative_to(ROOT) if args.spec.is_relative_to(ROOT) else args.spec
     setup = (
-        f"Setup: rollout `{rollout.name}` of `{args.spec.relative_to(ROOT) if args.spec.is_relative_to(ROOT) else args.spec}`"
+        f"Setup: rollout `{rollout.name}` of `{where}`"
         f" — one phase of {phases[5.0].min_duration} judged on {rollout.interval} samples, at least "
         f"{phases[5.0].min_events:,} events per side, {rollout.confidence * 100:g} % confidence; "
         f"{args.rate:g} requests a minute split between canary and baseline by the phase's weight; baseline "

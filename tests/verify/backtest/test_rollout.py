@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from jobpulse.cli.main import cli
 from jobpulse.spec.load import load_spec
 from jobpulse.verify.backtest.rollout import EPOCH, phase_bounds, rollout_scenarios, run_rollout_scenario
+from jobpulse.verify.backtest.rollout_report import rollout_json, rollout_markdown, rollout_plot
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "canary" / "rollout.yaml"
 SPEC = load_spec(FIXTURE)
@@ -82,6 +83,19 @@ def test_rollout_verdicts_through_real_prometheus(
     code, output = seen["markdown"]
     assert code == FIRST_PHASE[name]
     assert f"phase `canary`: **{verdicts[0]}**" in output and "| error-ratio (critical) |" in output
+
+    # the backtest report's part: verdicts per phase, a plot of both sides per metric
+    png = rollout_plot(result)
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    # one value per minute: the canary from its first phase on, the baseline until the full rollout takes it all
+    if name != "starved-canary":
+        assert all(len(result.series[m.name]["canary"]) == 90 for m in ROLLOUT.metrics)
+        assert all(60 <= len(result.series[m.name]["baseline"]) <= 66 for m in ROLLOUT.metrics)
+    lines = rollout_markdown([result], {f"checkout-v2/{name}": f"rollout-checkout-v2/{name}.png"})
+    table_row = next(line for line in lines if line.startswith(f"| checkout-v2 | {name} |"))
+    assert table_row == f"| checkout-v2 | {name} | " + " | ".join(verdicts) + " | ok |"
+    assert f"![checkout-v2: {name}](rollout-checkout-v2/{name}.png)" in lines
+    assert [p["verdict"] for p in rollout_json(result)["phases"]] == verdicts
 
 
 def test_unreachable_prometheus_is_exit_2_never_a_pass() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from jobpulse.render.files import ensure_replaceable, write_tree
 from jobpulse.verify.backtest.plots import slo_plot, timeline
+from jobpulse.verify.backtest.rollout_report import rollout_json, rollout_markdown, rollout_plot
 from jobpulse.verify.backtest.run import EPOCH, AlertOutcome, BacktestResult, ScenarioResult
 from jobpulse.verify.backtest.scenarios import Scenario, human_duration
 
@@ -102,6 +103,7 @@ def report_json(result: BacktestResult, spec_label: str) -> dict[str, Any]:
         "evaluation_interval": spec.service.evaluation_interval,
         "seed": result.plan.seed,
         "scenarios": [scenario_json(s) for s in result.scenarios],
+        "rollouts": [rollout_json(r) for r in result.rollouts],
     }
 
 
@@ -212,6 +214,11 @@ def report_markdown(result: BacktestResult, spec_label: str, images: dict[str, l
     lines.append("")
     for s in result.scenarios:
         lines += _scenario_md(s, images.get(s.scenario.name, []))
+    plots = {
+        f"{r.rollout.name}/{r.scenario.name}": f"rollout-{r.rollout.name}/{r.scenario.name}.png"
+        for r in result.rollouts
+    }
+    lines += rollout_markdown(result.rollouts, plots)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -227,6 +234,8 @@ def render_report(result: BacktestResult, spec_label: str) -> dict[str, bytes]:
             path = f"{name}/slo-{series.slo.name}.png"
             files[path] = slo_plot(s, series)
             images[name].append((f"{name}: SLO {series.slo.name}", path))
+    for r in result.rollouts:
+        files[f"rollout-{r.rollout.name}/{r.scenario.name}.png"] = rollout_plot(r)
     files["report.json"] = (json.dumps(report_json(result, spec_label), indent=2, sort_keys=False) + "\n").encode()
     files["report.md"] = report_markdown(result, spec_label, images).encode()
     return files

@@ -283,3 +283,17 @@ def _series(client: PrometheusClient, rollout: Rollout, start: float, end: float
             sides[side] = points
         out[metric.name] = sides
     return out
+
+
+def run_rollouts(spec: Spec, workdir: Path, promtool: str, prometheus: str) -> list[RolloutResult]:
+    """Every rollout scenario of every rollout whose label a job of the spec carries (others cannot be driven)."""
+    out = []
+    for rollout in spec.rollouts:
+        if not any(rollout.label in job.attributes for job in spec.jobs.values()):
+            continue
+        for scenario in rollout_scenarios(rollout):
+            where = workdir / f"{rollout.name}-{scenario.name}"
+            out.append(
+                run_rollout_scenario(spec, rollout, scenario, workdir=where, promtool=promtool, prometheus=prometheus)
+            )
+    return out

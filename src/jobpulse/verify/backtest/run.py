@@ -24,6 +24,7 @@ from jobpulse.verify.backtest.evaluate import (
     longest_range,
     recording_levels,
 )
+from jobpulse.verify.backtest.rollout import RolloutResult, run_rollouts
 from jobpulse.verify.backtest.scenarios import BacktestPlan, Scenario
 from jobpulse.verify.backtest.simulate import Simulation
 from jobpulse.verify.binaries import require_binary
@@ -96,10 +97,11 @@ class BacktestResult:
     resolution: int
     scenarios: list[ScenarioResult]
     seconds: float
+    rollouts: list[RolloutResult] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return all(s.ok for s in self.scenarios)
+        return all(s.ok for s in self.scenarios) and all(r.ok for r in self.rollouts)
 
 
 def _display(rule: AlertRule, rules: list[AlertRule]) -> str:
@@ -371,4 +373,5 @@ def run_backtest(
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(plan.scenarios)))) as pool:
             futures = [pool.submit(one, index, scenario) for index, scenario in enumerate(plan.scenarios)]
             results = [future.result() for future in futures]
-    return BacktestResult(plan, resolution, results, time.perf_counter() - began)
+        rollouts = run_rollouts(plan.spec, base / "rollouts", promtool, prometheus) if plan.rollouts else []
+    return BacktestResult(plan, resolution, results, time.perf_counter() - began, rollouts)

@@ -159,6 +159,7 @@ class BacktestPlan:
     section: BacktestSpec
     scenarios: list[Scenario] = field(default_factory=list)
     seed: int = 0
+    rollouts: bool = False  # also run the spec's rollout scenarios (verify.backtest.rollout)
 
 
 def _human(value: float) -> str:
@@ -400,4 +401,4 @@ def plan_backtest(
                 ]
             )
         scenarios = [s for s in scenarios if s.name in selected]
-    return BacktestPlan(spec, section, scenarios, section.seed)
+    return BacktestPlan(spec, section, scenarios, section.seed, rollouts=not selected)
