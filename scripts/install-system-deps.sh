@@ -25,6 +25,8 @@ DEPS=(
   # PostgreSQL's server binaries are not on PATH on Debian: a name with a '/' is a glob, newest version wins
   "initdb|/usr/lib/postgresql/*/bin/initdb=postgresql"
   "postgres|/usr/lib/postgresql/*/bin/postgres=postgresql"
+  # the status page test renders /status in a headless browser (tests/status/test_browser.py)
+  "chromium=chromium"
 )
 
 # Print the path of the first of the '|'-separated names found on PATH; fail if none is.

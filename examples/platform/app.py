@@ -4,7 +4,9 @@ One process runs the three components the seed monitors, each as asyncio tasks:
 
 - the **API** (Starlette): posts and AI generations, the health endpoints at the seed's paths
   (``/api/v1/health``, ``/api/v1/health/detailed``, ``/api/v1/health/ready``), the worker endpoints
-  (``/api/v1/workers/health``, ``/api/v1/workers/{worker_id}/heartbeat``) and ``/metrics``;
+  (``/api/v1/workers/health``, ``/api/v1/workers/{worker_id}/heartbeat``), the public status page
+  (``/status``, ``/status/incidents``, ``/status/history``; incidents come from Alertmanager's webhook at
+  ``/status/webhook/alertmanager``) and ``/metrics``;
 - **workers** that publish posts and run (simulated) AI generations, each writing a heartbeat to Redis;
 - a **scheduler** that puts recurring jobs (digest, cleanup, billing_sync) on the work queue.
 
@@ -53,6 +55,7 @@ from jobpulse.integrations.sqlalchemy import instrument_engine
 from jobpulse.runtime.health import HealthApp, HealthChecker, PostgresCheck
 from jobpulse.runtime.heartbeat import Heartbeat, HeartbeatMonitor
 from jobpulse.runtime.middleware import MetricsMiddleware
+from jobpulse.status import StatusApp, StatusService
 
 __all__ = ["FAULT_SCENARIOS", "SPEC_PATH", "Faults", "Platform", "create_app"]
 
@@ -480,9 +483,16 @@ def create_app(
     time_scale: float = 1.0,
     data_dir: Path | None = None,
     rng: random.Random | None = None,
+    status_storage: str | Path | None = None,
+    status_token: str | None = None,
+    prometheus_url: str | None = None,
 ) -> Starlette:
-    """The platform app. ``app.state`` holds ``telemetry``, ``faults``, ``health`` and (once started)
-    ``platform``. Without ``database_url``/``redis_url`` the lifespan starts PostgreSQL/Redis itself."""
+    """The platform app. ``app.state`` holds ``telemetry``, ``faults``, ``health``, ``status`` and (once started)
+    ``platform``. Without ``database_url``/``redis_url`` the lifespan starts PostgreSQL/Redis itself.
+
+    The status page keeps its incidents in ``status_storage`` (a SQLite file or a ``postgresql://`` URL; default:
+    a throw-away file); Alertmanager's webhook and the operators' API need ``status_token`` (default:
+    ``$JOBPULSE_STATUS_TOKEN``); SLO attainment is read from ``prometheus_url`` when given."""
     telemetry = Telemetry.from_file(spec_path, registry=CollectorRegistry() if registry is None else registry)
     faults = Faults(scenario, time_scale=time_scale, rng=rng)
     state: dict[str, Any] = {}
@@ -554,6 +564,21 @@ def create_app(
                 url=rd_url, registry=None, metric=telemetry["worker_last_heartbeat_timestamp_seconds"]
             )
             health.checker, health.heartbeats = checker, monitor
+            storage = status_storage
+            if storage is None:
+                storage = (
+                    Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="platform-status-"))) / "status.db"
+                )
+            service = await asyncio.to_thread(
+                StatusService,
+                telemetry.spec,
+                storage,
+                checker=checker,
+                heartbeats=monitor,
+                prometheus_url=prometheus_url,
+            )
+            stack.callback(service.close)
+            status.service = service
             current = Platform(
                 telemetry,
                 engine,
@@ -574,6 +599,11 @@ def create_app(
 
     health = HealthApp(None, service="platform")
     routes[:0] = health.routes(HEALTH, workers_prefix=API + "/workers")
+    # seed 004's public status page: /status, /status/incidents, /status/history (+ webhook, API, feed)
+    status = StatusApp(
+        None, page=telemetry.spec.status_page, token=status_token or os.environ.get("JOBPULSE_STATUS_TOKEN")
+    )
+    routes += status.routes()
 
     def http_metrics(app: Any) -> MetricsMiddleware:
         # request count, duration and in-flight requests under the spec's names; probes and scrapes are skipped
@@ -591,4 +621,5 @@ def create_app(
     app.state.registry = telemetry.registry
     app.state.faults = faults
     app.state.health = health
+    app.state.status = status
     return app

@@ -168,3 +168,31 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         conn.execute("UPDATE status_schema SET version = 99")
     with pytest.raises(RuntimeError, match="schema version 99"):
         StatusStore.open(tmp_path / "s.db", page)
+
+
+def test_two_replicas_receiving_the_same_delivery_make_one_incident(postgres_server: PostgresServer) -> None:
+    import threading
+
+    url = _postgres_url(postgres_server)
+    page = spec().status_page
+    assert page is not None
+    replicas = [StatusStore.open(url, page) for _ in range(4)]
+    body = WebhookPayload.model_validate(payload(alert("ApiDown"), group_key="shared"))
+    results: list[str] = []
+    start = threading.Barrier(len(replicas))
+
+    def deliver(store: StatusStore) -> None:
+        start.wait()
+        results.append(store.apply_alertmanager(body, now=T0).action)
+
+    threads = [threading.Thread(target=deliver, args=(r,)) for r in replicas]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    try:
+        assert sorted(results) == ["opened", "unchanged", "unchanged", "unchanged"]
+        assert len(replicas[0].unresolved()) == 1
+    finally:
+        for store in replicas:
+            store.close()

@@ -18,7 +18,7 @@ from jobpulse.verify.servers import (
     scrape_config,
 )
 
-__all__ = ["Monitoring", "demo_rule_file", "start_monitoring"]
+__all__ = ["Monitoring", "StatusWebhook", "demo_alertmanager_config", "demo_rule_file", "start_monitoring"]
 
 
 @dataclass
@@ -58,6 +58,30 @@ def demo_rule_file(rule_file: Path, workdir: Path, interval: str) -> Path:
     return out
 
 
+@dataclass(frozen=True)
+class StatusWebhook:
+    """Where the demo's app serves the status page's webhook, and the file holding its bearer token."""
+
+    url: str
+    token_file: Path
+
+
+def demo_alertmanager_config(text: str, status: StatusWebhook | None, *, group_wait: str, group_interval: str) -> str:
+    """The build's ``alertmanager.yml`` for the demo: the status page's receiver points at the demo's app, and
+    groups are sent within seconds (``group_wait``) and re-sent on change every ``group_interval``."""
+    data: dict[str, Any] = yaml.safe_load(text) or {}
+    route = data.setdefault("route", {})
+    route["group_wait"], route["group_interval"] = group_wait, group_interval
+    if status is not None:
+        for receiver in data.get("receivers") or []:
+            for webhook in receiver.get("webhook_configs") or []:
+                authorization = (webhook.get("http_config") or {}).get("authorization") or {}
+                if receiver.get("name") == "status-page" and "credentials_file" in authorization:
+                    webhook["url"] = status.url
+                    authorization["credentials_file"] = str(status.token_file)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
 def start_monitoring(
     *,
     rule_file: Path,
@@ -67,6 +91,7 @@ def start_monitoring(
     interval: str = "5s",
     metrics_paths: tuple[str, ...] = ("/metrics",),
     alertmanager_config: Path | None = None,
+    status_webhook: StatusWebhook | None = None,
 ) -> Monitoring:
     """Start Alertmanager and Prometheus if their binaries are installed (blocking, ~1-2 s).
 
@@ -87,7 +112,9 @@ def start_monitoring(
             try:
                 # the build's own routing tree (receivers per severity, inhibitions), when there is one
                 am_config = (
-                    alertmanager_config.read_text()
+                    demo_alertmanager_config(
+                        alertmanager_config.read_text(), status_webhook, group_wait="2s", group_interval=interval
+                    )
                     if alertmanager_config is not None and alertmanager_config.exists()
                     else None
                 )

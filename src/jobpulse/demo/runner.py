@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import secrets
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,7 @@ from rich.live import Live
 
 from jobpulse.compile import compile_spec
 from jobpulse.demo.example import Example
-from jobpulse.demo.monitoring import Monitoring, start_monitoring
+from jobpulse.demo.monitoring import Monitoring, StatusWebhook, start_monitoring
 from jobpulse.demo.server import AppServer
 from jobpulse.demo.stats import JobMetrics, RegistryWindow, Snapshot, merge, prometheus_snapshot, read_totals
 from jobpulse.demo.view import DemoSummary, ViewInfo, render, status_line, summary_lines
@@ -167,6 +168,11 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
         summary.workdir = workdir
         previews = workdir / "static" / "dev-previews"
         registry = CollectorRegistry()
+        # an example with a status page gets its storage and webhook token; Alertmanager gets the token file
+        status_token = secrets.token_urlsafe(24)
+        token_file = workdir / "status-token"
+        token_file.write_text(status_token + "\n")
+        token_file.chmod(0o600)
         app = example.create_app(
             **_supported_kwargs(
                 example.create_app,
@@ -175,9 +181,14 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
                 backend="worker",
                 scenario=options.scenario,
                 preview_dir=previews,
+                status_storage=workdir / "status.db",
+                status_token=status_token,
             )
         )
-        await _serve_and_watch(options, console, app, registry, metrics, result.rule_file, workdir, stop, summary)
+        status = token_file if spec.status_page is not None else None
+        await _serve_and_watch(
+            options, console, app, registry, metrics, result.rule_file, workdir, stop, summary, status
+        )
         if previews.is_dir():
             summary.previews = sum(1 for _ in previews.iterdir())
         if metrics is not None:
@@ -198,6 +209,7 @@ async def _serve_and_watch(
     workdir: Path,
     stop: asyncio.Event,
     summary: DemoSummary,
+    status_token_file: Path | None = None,
 ) -> None:
     log_handler = _attach_log_file(options.example, workdir / "app.log")
     server = AppServer(app, port=options.port)
@@ -212,6 +224,12 @@ async def _serve_and_watch(
             raise DemoError(f"cannot serve the app on 127.0.0.1:{options.port}: {exc.strerror or exc}") from exc
         summary.urls["app"] = server.url
         _say(console, f"app:          {server.url}  (metrics at {server.url}/metrics)")
+        webhook: StatusWebhook | None = None
+        page = options.spec.status_page
+        if page is not None and status_token_file is not None:
+            summary.urls["status"] = server.url + page.path
+            webhook = StatusWebhook(server.url + page.path + "/webhook/alertmanager", status_token_file)
+            _say(console, f"status page:  {server.url}{page.path}  (incidents from Alertmanager)")
         # 3. Prometheus + Alertmanager, when installed and wanted
         if not options.prometheus:
             monitoring.notes.append("Prometheus and Alertmanager skipped (--no-prometheus)")
@@ -225,6 +243,7 @@ async def _serve_and_watch(
                 interval=options.interval,
                 metrics_paths=tuple(getattr(options.example.app_module, "METRICS_PATHS", ("/metrics",))),
                 alertmanager_config=options.out_dir.resolve() / "alertmanager" / "alertmanager.yml",
+                status_webhook=webhook,
             )
         if monitoring.alertmanager is not None:
             summary.urls["alertmanager"] = monitoring.alertmanager.url

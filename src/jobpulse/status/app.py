@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from jobpulse.spec.wire_status import StatusPage
 from jobpulse.status.feed import render_feed
 from jobpulse.status.model import iso, parse_time
 from jobpulse.status.page import CONTENT_SECURITY_POLICY, render_page
@@ -55,6 +56,10 @@ _MAINTENANCE_CANCEL = re.compile(r"^/api/maintenances/([^/]+)/cancel$")
 
 
 class _BodyTooLarge(Exception):
+    pass
+
+
+class _NotReady(Exception):
     pass
 
 
@@ -94,18 +99,27 @@ class NewMaintenance(_Operator):
 
 class StatusApp:
     """``StatusApp(service, token=...)``. ``token`` authenticates Alertmanager's webhook and, unless
-    ``operator_token`` is given, the operators' API too. Without a token every write answers 401."""
+    ``operator_token`` is given, the operators' API too. Without a token every write answers 401.
+
+    ``service`` may be ``None`` at first (give ``page``) and set in the app's lifespan, once the storage and
+    the health checks exist; until then every request answers 503.
+    """
 
     def __init__(
         self,
-        service: StatusService,
+        service: StatusService | None,
         *,
         token: str | None,
         operator_token: str | None = None,
+        page: StatusPage | None = None,
         max_body: int = MAX_BODY_BYTES,
     ) -> None:
-        self.service = service
-        self.page = service.page
+        self._service = service
+        if service is not None:
+            page = service.page
+        if page is None:
+            raise ValueError("give a StatusService, or the page (spec.status_page) and set .service later")
+        self.page = page
         self.prefix = self.page.path.rstrip("/")
         self.token = token or None
         self.operator_token = operator_token or self.token
@@ -123,6 +137,16 @@ class StatusApp:
             "/api/v2/incidents/unresolved.json": self.incidents,
             "/api/v2/scheduled-maintenances.json": self.scheduled,
         }
+
+    @property
+    def service(self) -> StatusService:
+        if self._service is None:
+            raise _NotReady
+        return self._service
+
+    @service.setter
+    def service(self, value: StatusService) -> None:
+        self._service = value
 
     # -- dispatch -------------------------------------------------------------------------------------
     def _relative(self, scope: Scope) -> str:
@@ -150,6 +174,9 @@ class StatusApp:
                                      _INCIDENT_UPDATES.match(path) or _MAINTENANCE_CANCEL.match(path)):  # fmt: skip
                 await self._post(path, scope, receive, send)
                 return
+        except _NotReady:
+            await _json(scope, send, 503, {"error": "the status service is starting"})
+            return
         except Exception:
             LOGGER.exception("status page request failed: %s %s", method, path)
             await _json(scope, send, 503, {"error": "the status service cannot answer right now"})
