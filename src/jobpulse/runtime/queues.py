@@ -41,6 +41,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from jobpulse.runtime._client_internals import label_names, registered
+
 __all__ = [
     "CELERY_PRIORITY_SEP",
     "CELERY_PRIORITY_STEPS",
@@ -179,7 +181,7 @@ def instrumentation_errors(registry: CollectorRegistry | None) -> Any:
                     registry=registry,
                 )
             except ValueError:  # registered before by a registry-sharing caller
-                counter = getattr(registry, "_names_to_collectors", {}).get("jobpulse_instrumentation_errors")
+                counter = registered(registry, "jobpulse_instrumentation_errors")
             _ERRORS_COUNTERS[id(registry)] = counter
         return counter
 
@@ -272,7 +274,7 @@ class QueueState:
     def _child(self, role: str, **values: str) -> Any:
         metric = self._metrics[role]
         merged = {**self.static, **values}
-        names = metric.names if hasattr(metric, "names") else tuple(metric._labelnames)
+        names = metric.names if hasattr(metric, "names") else label_names(metric)
         if not names:
             return metric if not hasattr(metric, "names") else metric.labels()
         return metric.labels(**{name: merged.get(name, "") for name in names})
