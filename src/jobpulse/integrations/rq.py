@@ -266,8 +266,32 @@ class RQMetrics:
                 finally:
                     metrics.after_execute(job, state)
 
+            def unsubscribe(self) -> None:
+                _stop_pubsub_thread(self)
+
         JobPulseWorker.__name__ = JobPulseWorker.__qualname__ = f"JobPulse{base.__name__}"
         return JobPulseWorker
+
+
+def _stop_pubsub_thread(worker: Any) -> None:
+    """RQ's ``Worker.unsubscribe`` without its shutdown stall on redis-py >= 8.2.
+
+    RQ unsubscribes, then stops the pubsub thread. When the thread handles the unsubscribe reply first, it
+    loops back into ``get_message(timeout=60)`` on a pubsub that is no longer subscribed, which waits the full
+    60 s; redis-py 8.2's ``stop()`` joins it, so every worker exit (every ``--burst`` run) can take a minute.
+    Clearing the thread's run flag *before* unsubscribing lets it exit on the reply, as RQ intends.
+    """
+    thread = getattr(worker, "pubsub_thread", None)
+    if not thread:
+        return
+    worker.log.info("Worker %s: unsubscribing from channel %s", worker.name, worker.pubsub_channel_name)
+    try:
+        thread.stop(timeout=0)  # redis-py >= 8.2: clear the flag, do not wait yet
+    except TypeError:
+        thread.stop()  # older redis-py: stop() only clears the flag
+    worker.pubsub.unsubscribe()
+    thread.join(timeout=1)
+    worker.pubsub.close()
 
 
 def instrument_rq(
