@@ -36,7 +36,12 @@ def _percent(text: str) -> str:
 
 
 class _Child:
-    """One child's cached prefixes, the values it last rendered and the text they gave."""
+    """One child's plan: what it last rendered (values, exemplars, text) and how to render it again.
+
+    Kept small, as there is one per child and format: a histogram child keeps its ``%``-template and the text
+    it last rendered (about twice its exposition: 4 kB for a child of 13 buckets), and rebuilds its line
+    prefixes only for the rare slow path.
+    """
 
     __slots__ = (
         "block",
@@ -44,20 +49,20 @@ class _Child:
         "child",
         "created",
         "created_line",
-        "created_prefix",
         "exemplars",
+        "key",
         "plain",
         "prefixes",
         "raw",
         "template",
     )
 
-    def __init__(self, child: Any, cells: tuple[Any, ...], prefixes: list[str], created_prefix: str) -> None:
+    def __init__(self, key: tuple[str, ...], child: Any, cells: tuple[Any, ...]) -> None:
+        self.key = key
         self.child = child
         self.cells = cells
         self.plain = internals.plain_cells(cells)
-        self.prefixes = prefixes
-        self.created_prefix = created_prefix
+        self.prefixes: list[str] = []
         self.template = ""
         self.raw: Any = None
         self.exemplars: Any = None
@@ -84,33 +89,41 @@ class Family:
         self.le_pairs = [style.pair("le", go_float(bound)) for bound in family.upper_bounds]
         self.has_sum = bool(family.upper_bounds) and family.upper_bounds[0] >= 0
 
-    def plan(self, key: tuple[str, ...], child: Any) -> _Child:
-        """The plan of a child seen for the first time (or replaced): its line prefixes, made once."""
-        kind = self.kind
+    def prefixes(self, key: tuple[str, ...], suffix: str | None = None) -> list[str]:
+        """The line prefixes of the child with label values ``key`` (with ``suffix``, only that sample's)."""
         style = self.style
         pairs = style.pairs(zip(self.family.labelnames, key, strict=True))
         name = self.name
+        if suffix is not None:
+            return [style.prefix(name + suffix, pairs)]
+        kind = self.kind
         if kind == "counter":
-            prefixes = [style.prefix(name + "_total", pairs)]
-        elif kind == "gauge":
-            prefixes = [style.prefix(name, pairs)]
-        elif kind == "summary":
-            prefixes = [style.prefix(name + "_count", pairs), style.prefix(name + "_sum", pairs)]
-        else:
-            at = self.le_at
-            bucket = name + "_bucket"
-            prefixes = [style.prefix(bucket, [*pairs[:at], le, *pairs[at:]]) for le in self.le_pairs]
-            prefixes.append(style.prefix(name + "_count", pairs))
-            if self.has_sum:
-                prefixes.append(style.prefix(name + "_sum", pairs))
-        created_prefix = style.prefix(name + "_created", pairs) if self.created else ""
-        plan = _Child(child, internals.cells(kind, child), prefixes, created_prefix)
-        if kind == "histogram":
-            # "%.0s" swallows the 0.0 that accumulate(initial=0.0) puts first; counts are floats, written by %r
-            lines = [_percent(p) + "%r\n" for p in prefixes[: len(self.le_pairs) + 1]]
-            if self.has_sum:
-                lines.append(_percent(prefixes[-1]) + "%s\n")
-            plan.template = "%.0s" + "".join(lines)
+            return [style.prefix(name + "_total", pairs)]
+        if kind == "gauge":
+            return [style.prefix(name, pairs)]
+        if kind == "summary":
+            return [style.prefix(name + "_count", pairs), style.prefix(name + "_sum", pairs)]
+        at = self.le_at
+        bucket = name + "_bucket"
+        prefixes = [style.prefix(bucket, [*pairs[:at], le, *pairs[at:]]) for le in self.le_pairs]
+        prefixes.append(style.prefix(name + "_count", pairs))
+        if self.has_sum:
+            prefixes.append(style.prefix(name + "_sum", pairs))
+        return prefixes
+
+    def plan(self, key: tuple[str, ...], child: Any) -> _Child:
+        """The plan of a child seen for the first time (or replaced): its line prefixes, made once."""
+        plan = _Child(key, child, internals.cells(self.kind, child))
+        prefixes = self.prefixes(key)
+        if self.kind != "histogram":
+            plan.prefixes = prefixes
+            return plan
+        # one template for all lines; "%.0s" swallows the 0.0 that accumulate(initial=0.0) puts first, and the
+        # counts (floats) are written by %r
+        lines = [_percent(p) + "%r\n" for p in prefixes[: len(self.le_pairs) + 1]]
+        if self.has_sum:
+            lines.append(_percent(prefixes[-1]) + "%s\n")
+        plan.template = "%.0s" + "".join(lines)
         return plan
 
     # -- rendering ---------------------------------------------------------------------------------------------
@@ -142,7 +155,7 @@ class Family:
                 stamp = _read_created(child)
                 if stamp != plan.created:  # new, or Counter.reset()
                     plan.created = stamp
-                    plan.created_line = f"{plan.created_prefix}{go_float(stamp)}\n"
+                    plan.created_line = f"{self.prefixes(key, '_created')[0]}{go_float(stamp)}\n"
                 if inline:
                     out.append(plan.created_line)
                 else:
@@ -160,6 +173,8 @@ class Family:
         else:
             raw = [cell.get() for cell in cells]
             exemplars = tuple(cell.get_exemplar() for cell in cells[:-1]) if self.openmetrics else None
+        if exemplars is not None and not any(exemplars):
+            exemplars = None  # the usual case, kept as one None rather than a tuple of them
         # equal values render equally: bucket counts and the sum start at 0.0 and are only added to, so they
         # never hold -0.0 (the one float equal to another that prints differently)
         if raw != plan.raw or exemplars != plan.exemplars or not plan.block:
@@ -174,19 +189,13 @@ class Family:
         count = accs[-1]
         # the template writes counts with %r, which is go_float's own result for a float in (-inf, 1e6);
         # a NaN anywhere makes the last cumulative count NaN
-        if (
-            (exemplars is None or not any(exemplars))
-            and count.__class__ is float
-            and count == count
-            and min(accs) > -_INF
-            and max(accs) < 1e6
-        ):
+        if exemplars is None and count.__class__ is float and count == count and min(accs) > -_INF and max(accs) < 1e6:
             accs.append(count)
             if self.has_sum:
                 accs.append(go_float(raw[n]))
             text: str = plan.template % tuple(accs)
             return text
-        prefixes = plan.prefixes
+        prefixes = self.prefixes(plan.key)  # rare (exemplars, NaN, counts of 1e6 and more): not kept
         bucket = self.name + "_bucket"
         style = self.style
         lines = []
