@@ -48,6 +48,7 @@ class Case:
     file: str = "rules.yml"
     with_catalogue: bool = True
     online: frozenset[str] | None = None
+    catalogue: str = CATALOGUE_SPEC
 
     @property
     def id(self) -> str:
@@ -55,6 +56,27 @@ class Case:
 
 
 R = "rate(http_requests_total[5m])"
+# the catalogue with Datadog names (http_requests_total -> http.requests, the 5xx counter derived from it)
+DATADOG = (
+    CATALOGUE_SPEC
+    + """\
+datadog:
+  metrics:
+    http_requests_total:
+      name: http.requests
+      derived: [{name: http.errors, where: {status: error}}]
+    http_request_duration_seconds: {name: http.latency, unit: milliseconds}
+"""
+)
+UNIQUE = "sum(increase(http_requests_total[10m])) - sum(increase(http_requests_total[10m] offset 10m)) > 100"
+
+
+def both_forms(datadog_query: str) -> str:
+    """A spec with one alert written in PromQL and, by hand, in Datadog's grammar."""
+    alert = ALERT.format(expr=UNIQUE, description="x") + f"    datadog:\n      query: {datadog_query}\n"
+    return DATADOG + "alerts:\n" + alert
+
+
 CASES = [
     # promql/syntax
     Case("promql/syntax", rules("rate(http_requests_total[5m]"), 1, with_catalogue=False),
@@ -209,6 +231,50 @@ CASES = [
     Case("datadog/threshold", monitor("avg(last_5m):avg:app.errors{*} > 5", 10), 1, "m.json"),
     Case("datadog/threshold", monitor("avg(last_5m):avg:app.errors{*}", 10), 1, "m.json"),
     Case("datadog/threshold", monitor("avg(last_5m):avg:app.errors{*} > 5", 5), 0, "m.json"),
+    # datadog/syntax
+    Case("datadog/syntax", monitor("avg(5m):avg:app.errors{*} > 5", 5), 1, "m.json"),
+    Case("datadog/syntax", monitor("avg(last_5m):avg:app.errors{env prod} > 5", 5), 1, "m.json"),
+    Case("datadog/syntax", monitor("avg(last_5m):avg:app.errors{env:prod} > 5", 5), 0, "m.json"),
+    # datadog/metric (the catalogue's Datadog names)
+    Case(
+        "datadog/metric", monitor("avg(last_5m):sum:http.request{*}.as_rate() > 5", 5), 1, "m.json", catalogue=DATADOG
+    ),
+    Case("datadog/metric", monitor("percentile(last_5m):p95:http.requests{*} > 5", 5), 1, "m.json", catalogue=DATADOG),
+    Case(
+        "datadog/metric",
+        monitor("avg(last_5m):sum:http.errors{*}.as_rate() / sum:http.requests{*}.as_rate() > 5", 5),
+        0,
+        "m.json",
+        catalogue=DATADOG,
+    ),
+    Case(
+        "datadog/metric", monitor("percentile(last_5m):p95:http.latency{*} > 300", 300), 0, "m.json", catalogue=DATADOG
+    ),
+    # datadog/threshold_order
+    Case("datadog/threshold_order", monitor("avg(last_5m):avg:app.errors{*} > 5", 5, warning=8), 1, "m.json"),
+    Case("datadog/threshold_order", monitor("avg(last_5m):avg:app.errors{*} < 5", 5, warning=3), 1, "m.json"),
+    Case("datadog/threshold_order", monitor("avg(last_5m):avg:app.errors{*} > 5", 5, critical_recovery=6), 1, "m.json"),
+    Case("datadog/threshold_order", monitor("avg(last_5m):avg:app.errors{*} > 5", None, warning=3), 1, "m.json"),
+    Case("datadog/threshold_order", monitor("avg(last_5m):avg:app.errors{*} > 5", 5, warning=3), 0, "m.json"),
+    # datadog/agreement (a spec: both forms of one alert)
+    Case(
+        "datadog/agreement",
+        both_forms("change(sum(last_10m),last_10m):sum:http.requests{*}.as_count() > 50"),
+        1,
+        "spec.yaml",
+    ),
+    Case(
+        "datadog/agreement",
+        both_forms("change(sum(last_5m),last_1h):sum:http.requests{*}.as_count() < 100"),
+        3,
+        "spec.yaml",
+    ),
+    Case(
+        "datadog/agreement",
+        both_forms("change(sum(last_10m),last_10m):sum:http.requests{*}.as_count() > 100"),
+        0,
+        "spec.yaml",
+    ),
     # document/structure
     Case("document/structure", "groups:\n  - name: g\n    rules:\n      - alert: A\n", 1),
     Case("document/structure", "groups:\n  - name: g\n    rules: {}\n", 1),
@@ -240,7 +306,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_check_case(case: Case) -> None:
     online = FakePrometheus(set(case.online)) if case.online is not None else None
-    problems = lint(case.text, case.file, with_catalogue=case.with_catalogue, online=online)
+    problems = lint(case.text, case.file, with_catalogue=case.with_catalogue, online=online, spec=case.catalogue)
     got = found(problems, case.check)
     assert len(got) == case.expect, [f"{p.check}: {p.message}" for p in problems]
     for problem in got:
@@ -259,7 +325,7 @@ def test_passing_cases_have_no_problems_of_any_check_at_error_level() -> None:
     for case in CASES:
         if case.expect or case.check == "online/series":
             continue
-        problems = lint(case.text, case.file, with_catalogue=case.with_catalogue)
+        problems = lint(case.text, case.file, with_catalogue=case.with_catalogue, spec=case.catalogue)
         assert not [p for p in problems if p.severity is Severity.ERROR], (case.id, problems)
 
 

@@ -89,10 +89,12 @@ def dashboard(*panels: dict[str, Any], **fields: Any) -> str:
     return json.dumps(data, indent=2)
 
 
-def monitor(query: str, critical: float | None) -> str:
+def monitor(query: str, critical: float | None, **thresholds: float) -> str:
     data: dict[str, Any] = {"name": "Test monitor", "type": "metric alert", "query": query, "message": "m"}
     if critical is not None:
-        data["options"] = {"thresholds": {"critical": critical}}
+        thresholds = {"critical": critical, **thresholds}
+    if thresholds:
+        data["options"] = {"thresholds": thresholds}
     return json.dumps(data, indent=2)
 
 
@@ -102,8 +104,9 @@ def lint(
     *,
     with_catalogue: bool = True,
     online: PrometheusAPI | None = None,
+    spec: str = CATALOGUE_SPEC,
 ) -> list[Problem]:
-    return lint_text(text, file, catalogue=catalogue() if with_catalogue else None, online=online)[0]
+    return lint_text(text, file, catalogue=catalogue(spec) if with_catalogue else None, online=online)[0]
 
 
 def found(problems: list[Problem], check: str) -> list[Problem]:

@@ -9,6 +9,7 @@ from jobpulse.compile.alertmanager import alertmanager_config
 from jobpulse.compile.canary_dashboards import rollout_dashboard
 from jobpulse.compile.canary_rules import canary_tests
 from jobpulse.compile.dashboards import build_dashboard
+from jobpulse.compile.datadog import datadog_dashboard, datadog_monitors
 from jobpulse.compile.docs import alerts_doc, metrics_doc
 from jobpulse.compile.llm_rules import llm_tests
 from jobpulse.compile.rule_target import fit_rule_file
@@ -60,6 +61,15 @@ def compile_spec(spec: Spec, target: RuleTarget | None = None) -> BuildResult:
         result.artifacts.append(
             Artifact(f"grafana/{dashboard.uid}.json", "json", build_dashboard(dashboard, spec.service))
         )
+    if spec.datadog is not None:
+        for datadog in spec.datadog.dashboards:
+            result.artifacts.append(Artifact(f"datadog/{datadog.uid}.json", "json", datadog_dashboard(datadog)))
+        if spec.datadog.monitors:
+            result.artifacts.append(Artifact("datadog/monitors.json", "json", datadog_monitors(spec.datadog.monitors)))
+        result.notes += [
+            f"dashboard {dashboard!r}: panel {panel!r} has no `datadog` widget, so it is on Grafana only"
+            for dashboard, panel in spec.datadog.skipped_panels
+        ]
     result.artifacts.append(Artifact("alertmanager/alertmanager.yml", "yaml", alertmanager_config(spec)))
     result.artifacts.append(Artifact("docs/metrics.md", "markdown", metrics_doc(spec)))
     result.artifacts.append(Artifact("docs/alerts.md", "markdown", alerts_doc(spec)))

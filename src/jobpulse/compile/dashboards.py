@@ -36,6 +36,8 @@ with warnings.catch_warnings():
         GridPos,
         Threshold,
         ThresholdsMode,
+        VariableRefresh,
+        VariableSort,
     )
 
 from jobpulse.spec.model import Dashboard, Panel, Service
@@ -113,11 +115,34 @@ def build_dashboard(spec_dashboard: Dashboard, service: Service) -> dict[str, An
         .editable()
         .with_variable(variable)
     )
+    for spec_variable in spec_dashboard.variables:
+        query = (
+            dashboard.QueryVariable(spec_variable.name)
+            .label(spec_variable.label or spec_variable.name)
+            .datasource(DATASOURCE)
+            .query(spec_variable.query)
+            .definition(spec_variable.query)
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(VariableSort.ALPHABETICAL_ASC)
+        )
+        if spec_variable.multi:
+            query = query.multi(True)
+        if spec_variable.include_all:
+            query = query.include_all(True)
+        builder = builder.with_variable(query)
     description = spec_dashboard.description or service.description.strip()
     if description:
         builder = builder.description(description)
     x = y = row_height = 0
+    row: str | None = None
+    row_id = max((panel.id for panel in spec_dashboard.panels), default=0)
     for panel in spec_dashboard.panels:
+        if panel.row is not None and panel.row != row:
+            # a row starts on a line of its own (rows are ids after the panels', so panel ids stay stable)
+            y, x, row_height, row_id = y + row_height, 0, 0, row_id + 1
+            builder = builder.with_row(dashboard.Row(panel.row).id(row_id).grid_pos(_grid(0, y, 24, 1)))
+            y += 1
+        row = panel.row
         if x + panel.width > 24:
             x, y, row_height = 0, y + row_height, 0
         builder = builder.with_panel(_panel(panel, x, y))

@@ -84,6 +84,16 @@ class Monitor:
 
 
 @dataclass
+class DatadogQuery:
+    """One Datadog query and where it is written: a monitor's (with its comparison) or a widget's."""
+
+    query: str
+    path: PathKey
+    kind: str  # "monitor" | "widget"
+    subjects: tuple[str, ...] = ()
+
+
+@dataclass
 class MetricDef:
     """A metric defined in a spec's catalogue."""
 
@@ -100,6 +110,7 @@ class Document:
     rules: list[Rule] = field(default_factory=list)
     dashboards: list[GrafanaDashboard] = field(default_factory=list)
     monitors: list[Monitor] = field(default_factory=list)
+    datadog_queries: list[DatadogQuery] = field(default_factory=list)
     metric_defs: list[MetricDef] = field(default_factory=list)
     #: the spec's own catalogue, for a spec document
     catalogue: Catalogue | None = None
@@ -165,7 +176,10 @@ def build(tree: Tree, kind: str) -> Document:
         for i, item in enumerate(items):
             path: PathKey = (*base, i) if isinstance(data, list) or base else ()
             if isinstance(item, dict):
-                doc.monitors.append(Monitor(path, item, str(item.get("name", f"monitor {i}"))))
+                name = str(item.get("name", f"monitor {i}"))
+                doc.monitors.append(Monitor(path, item, name))
+                if isinstance(item.get("query"), str):
+                    doc.datadog_queries.append(DatadogQuery(item["query"], (*path, "query"), "monitor", (name,)))
             else:
                 doc.structure.append((path, "expected a Datadog monitor (a mapping with `query` and `type`)"))
     return doc
@@ -198,9 +212,24 @@ def _spec(doc: Document) -> None:
                 annotation_paths={k: ("alerts", i, k) for k in annotations},
             )
         )
+    for i, wire_alert in enumerate(catalogue.wire.alerts):
+        form = wire_alert.datadog
+        if form is not None and not isinstance(form, bool) and form.query is not None:
+            where: PathKey = ("alerts", i, "datadog", "query")
+            doc.datadog_queries.append(DatadogQuery(form.query, where, "monitor", (wire_alert.name,)))
     for i, wire_dashboard in enumerate(catalogue.wire.dashboards):
         for k, panel in enumerate(wire_dashboard.panels):
             subjects = (wire_dashboard.title, wire_dashboard.uid or "", panel.title)
+            widget = panel.datadog
+            if widget is not None:
+                base: PathKey = ("dashboards", i, "panels", k, "datadog")
+                named = _named(subjects)
+                if widget.query is not None:
+                    doc.datadog_queries.append(DatadogQuery(widget.query, (*base, "query"), "widget", named))
+                for name, text in (widget.queries or {}).items():
+                    doc.datadog_queries.append(DatadogQuery(text, (*base, "queries", name), "widget", named))
+            if not panel.grafana:
+                continue
             if panel.targets is None:
                 doc.queries.append(
                     Query(panel.expr or "", ("dashboards", i, "panels", k, "expr"), "panel", _named(subjects))

@@ -9,9 +9,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from jobpulse.spec import model, wire
+from jobpulse.spec.datadog_resolve import resolve_datadog
 from jobpulse.spec.errors import Location, Problem, SpecError
 from jobpulse.spec.promql import references
 from jobpulse.spec.rollout_resolve import resolve_rollouts
+from jobpulse.spec.promql import VARIABLE_PLACEHOLDER, references
 from jobpulse.spec.slo_resolve import resolve_slos
 from jobpulse.spec.targets import DEFAULT_TARGET, RuleTarget
 from jobpulse.spec.wire_llm import resolve_llm
@@ -207,6 +209,10 @@ class Resolver:
         self.check_alertmanager(result)
         self.check_tests(result)
         result.status_page = self.status_page(result)
+        self.check_variables(result)
+        result.datadog = resolve_datadog(
+            self.spec, metrics, result.dashboards, result.alerts, resolved_service, self.problem
+        )
         if self.problems:
             raise SpecError(self.problems)
         return result
@@ -339,6 +345,7 @@ class Resolver:
             if uid in uids:
                 self.problem(("dashboards", i, "title"), f"dashboard uid {uid!r} is used twice; set `uid` on one")
             uids.add(uid)
+            grafana_panels = [p for p in d.panels if p.grafana]
             panels = tuple(
                 model.Panel(
                     id=n + 1,
@@ -349,16 +356,21 @@ class Resolver:
                         model.Target(t.expr.strip(), t.legend, t.instant, model.ref_id(k))
                         for k, t in enumerate(p.all_targets())
                     ),
-                    unit=p.unit,
+                    unit=p.unit or "short",
                     width=p.width,
                     height=p.height,
                     decimals=p.decimals,
                     min=p.min,
                     max=p.max,
+                    row=p.row,
                 )
-                for n, p in enumerate(d.panels)
+                for n, p in enumerate(grafana_panels)
             )
-            out.append(model.Dashboard(uid, d.title, d.description, tuple(d.tags), d.refresh, d.time_from, panels))
+            out.append(
+                model.Dashboard(
+                    uid, d.title, d.description, tuple(d.tags), d.refresh, d.time_from, panels, tuple(d.variables)
+                )
+            )
         return out
 
     def queries(self) -> list[tuple[PathKey, str]]:
@@ -367,6 +379,8 @@ class Resolver:
             found.append((("alerts", i, "expr"), a.expr))
         for i, d in enumerate(self.spec.dashboards):
             for k, p in enumerate(d.panels):
+                if not p.grafana:
+                    continue
                 if p.targets is None:
                     found.append((("dashboards", i, "panels", k, "expr"), p.expr or ""))
                 else:
@@ -405,6 +419,31 @@ class Resolver:
                         "receiver to send it to both",
                     )
                 seen.setdefault(severity, receiver.name)
+
+    def check_variables(self, spec: model.Spec) -> None:
+        """A template variable lists the values of a label some metric has (of its metric, when named)."""
+        index = spec.series_index()
+        for i, d in enumerate(self.spec.dashboards):
+            names: set[str] = set()
+            for v, variable in enumerate(d.variables):
+                where = ("dashboards", i, "variables", v)
+                if variable.name in names:
+                    self.problem((*where, "name"), f"variable {variable.name!r} is defined twice")
+                names.add(variable.name)
+                if variable.metric is not None:
+                    entry = index.get(variable.metric)
+                    if entry is None:
+                        self.problem((*where, "query"), f"unknown metric {variable.metric!r} in label_values()")
+                        continue
+                    labels = set(entry[0].label_names) | set(spec.service.target_labels)
+                else:
+                    labels = {n for m in spec.metrics.values() for n in m.label_names} | set(spec.service.target_labels)
+                if variable.label_name not in labels:
+                    self.problem(
+                        (*where, "query"),
+                        f"label_values(): no such label {variable.label_name!r}"
+                        + (f" on {variable.metric}" if variable.metric else ""),
+                    )
 
     def check_tests(self, spec: model.Spec) -> None:
         alert_names = {a.name for a in spec.alerts} | {s.alert_name for s in spec.slos}
@@ -474,6 +513,7 @@ def query_problems(
                 label is not None
                 and label.values is not None
                 and matcher.op == "="
+                and VARIABLE_PLACEHOLDER not in matcher.value
                 and matcher.value not in label.values
             ):
                 problems.append(

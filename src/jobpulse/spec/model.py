@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobpulse.spec import wire
 from jobpulse.spec.rollout import Rollout
@@ -19,6 +20,10 @@ from jobpulse.spec.targets import DEFAULT_TARGET, RuleTarget
 from jobpulse.spec.wire_alertmanager import AlertmanagerSpec
 from jobpulse.spec.wire_llm import LLMConfig
 from jobpulse.spec.wire_status import StatusPage
+from jobpulse.spec.wire_variables import VariableSpec
+
+if TYPE_CHECKING:
+    from jobpulse.spec.datadog import Datadog
 
 SECONDS_BUCKETS = (
     0.005,
@@ -183,6 +188,7 @@ class Panel:
     max: float | None
     thresholds: tuple[tuple[float, str], ...] = ()
     time_from: str | None = None
+    row: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +200,7 @@ class Dashboard:
     refresh: str
     time_from: str
     panels: tuple[Panel, ...]
+    variables: tuple[VariableSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -226,6 +233,8 @@ class Spec:
     status_page: StatusPage | None = None
     #: the rule engine the rule files are built for (``lint.target``)
     rule_target: RuleTarget = DEFAULT_TARGET
+    #: the Datadog side (metric names, dashboards, monitors); None when the spec says nothing about Datadog
+    datadog: Datadog | None = None
 
     def metric(self, name: str) -> Metric:
         return self.metrics[name]

@@ -14,12 +14,14 @@ import promql_parser
 
 _RANGE_MACRO = re.compile(r"\[\s*\$\{?__\w+\}?\s*(?::\s*[^\]]*)?\]")
 _MACRO = re.compile(r"\$\{?(__\w+|\w+)(?::\w+)?\}?")
+#: what a Grafana variable (``$env``) becomes for parsing; a matcher value holding it matches any value
+VARIABLE_PLACEHOLDER = "jobpulse_var"
 
 
 def substitute_grafana_macros(query: str) -> str:
     """Replace Grafana variables with placeholders that parse (``[$__rate_interval]`` → ``[5m]``)."""
     query = _RANGE_MACRO.sub("[5m]", query)
-    return _MACRO.sub(lambda m: "300" if m.group(1) in {"__range_s", "__interval_ms"} else "jobpulse_var", query)
+    return _MACRO.sub(lambda m: "300" if m.group(1) in {"__range_s", "__interval_ms"} else VARIABLE_PLACEHOLDER, query)
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from jobpulse.spec.targets import RuleTarget
 from jobpulse.spec.wire_alertmanager import AlertmanagerSpec
 from jobpulse.spec.wire_backtest import BacktestSpec
+from jobpulse.spec.wire_datadog import DatadogDashboardSpec, DatadogMonitorSpec, DatadogSpec, DatadogWidgetSpec
 from jobpulse.spec.wire_llm import LLMSpec
 from jobpulse.spec.wire_rollout import RolloutSpec
 from jobpulse.spec.wire_slo import SLOSpec
 from jobpulse.spec.wire_status import StatusPageSpec
+from jobpulse.spec.wire_variables import VariableSpec
 
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -152,6 +154,9 @@ class AlertSpec(Strict):
     description: str = Field(min_length=1)
     runbook: str = ""
     runbook_url: str | None = None
+    datadog: DatadogMonitorSpec | bool | None = Field(
+        default=None, description="the alert's Datadog monitor (true: translated from expr)"
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -191,20 +196,31 @@ class PanelSpec(Strict):
     expr: str | None = Field(default=None, min_length=1)
     legend: str = ""
     targets: list[TargetSpec] | None = None
-    unit: str = Field(min_length=1, description="a Grafana unit id: short, percent, ms, s, reqps, ...")
+    unit: str | None = Field(default=None, min_length=1, description="a Grafana unit id: short, percent, ms, s, reqps")
     width: int = Field(default=12, ge=1, le=24)
     height: int = Field(default=8, ge=2, le=40)
     decimals: int | None = Field(default=None, ge=0, le=10)
     min: float | None = None
     max: float | None = None
+    row: str | None = Field(default=None, min_length=1, description="the row (Datadog: group) the panel is in")
+    datadog: DatadogWidgetSpec | None = Field(default=None, description="the panel's widget on Datadog")
 
     @model_validator(mode="after")
     def _one_query_form(self) -> PanelSpec:
-        if (self.expr is None) == (self.targets is None):
+        if self.expr is not None and self.targets is not None:
+            raise ValueError("a panel needs either `expr` (one query) or `targets` (a list of queries)")
+        if self.expr is None and self.targets is None and self.datadog is None:
             raise ValueError("a panel needs either `expr` (one query) or `targets` (a list of queries)")
         if self.targets is not None and not self.targets:
             raise ValueError("`targets` must list at least one query")
+        if self.grafana and self.unit is None:
+            raise ValueError("missing required key 'unit' (a Grafana unit id: short, percent, ms, s, reqps)")
         return self
+
+    @property
+    def grafana(self) -> bool:
+        """False for a Datadog-only panel (``datadog`` without ``expr`` or ``targets``)."""
+        return self.expr is not None or self.targets is not None
 
     def all_targets(self) -> list[TargetSpec]:
         if self.targets is not None:
@@ -220,7 +236,11 @@ class DashboardSpec(Strict):
     tags: list[str] = Field(default_factory=list)
     refresh: Duration = "30s"
     time_from: Duration = "6h"
+    variables: list[VariableSpec] = Field(default_factory=list, description="template variables ($env, ...)")
     panels: list[PanelSpec] = Field(min_length=1)
+    datadog: DatadogDashboardSpec | bool | None = Field(
+        default=None, description="true (or settings): also a Datadog dashboard; false: never"
+    )
 
 
 class SeriesSpec(Strict):
@@ -332,6 +352,7 @@ class SpecV1(Strict):
     llm: LLMSpec | None = None
     rollouts: list[RolloutSpec] = Field(default_factory=list)
     status_page: StatusPageSpec | None = None
+    datadog: DatadogSpec | None = None
 
 
 def wire_schema() -> dict[str, Any]:
