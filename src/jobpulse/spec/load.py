@@ -11,9 +11,8 @@ from pydantic import BaseModel, ValidationError
 from jobpulse.spec import model, wire
 from jobpulse.spec.datadog_resolve import resolve_datadog
 from jobpulse.spec.errors import Location, Problem, SpecError
-from jobpulse.spec.promql import references
-from jobpulse.spec.rollout_resolve import resolve_rollouts
 from jobpulse.spec.promql import VARIABLE_PLACEHOLDER, references
+from jobpulse.spec.rollout_resolve import resolve_rollouts
 from jobpulse.spec.slo_resolve import resolve_slos
 from jobpulse.spec.targets import DEFAULT_TARGET, RuleTarget
 from jobpulse.spec.wire_llm import resolve_llm
