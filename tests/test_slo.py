@@ -73,19 +73,19 @@ def test_thresholds_are_clean_decimals() -> None:
 @pytest.mark.parametrize(
     ("period", "factors"),
     [
-        ("7d", ["3.36", "1.4", "0.7", "0.233333333333"]),
+        ("14d", ["6.72", "2.8", "1.4"]),  # ticket_3d (0.466666666667) would fire on a harmless burn: left out
         ("28d", ["13.44", "5.6", "2.8", "0.933333333333"]),
         ("90d", ["43.2", "18", "9", "3"]),
     ],
 )
 def test_factors_scale_with_the_period(period: str, factors: list[str]) -> None:
-    # keep "budget spent" fixed: factor = spent x period / long window
+    # keep "budget spent" fixed: factor = spent x period / long window (7d has its own windows: tests/compile)
     assert [str(t.factor) for t in _spec(period=period).slos[0].tiers] == factors
 
 
 def test_a_window_longer_than_the_period_is_left_out() -> None:
     slo = _spec(period="2d").slos[0]
-    assert [t.name for t in slo.tiers] == ["page_1h", "page_6h", "ticket_1d"]
+    assert [t.name for t in slo.tiers] == ["page_1h"]  # page_6h and ticket_1d would fire on harmless burns
     assert any("ticket_3d" in u and "longer than the 2d period" in u for u in slo.unreachable_tiers)
 
 
@@ -124,7 +124,7 @@ def test_latency_sli_uses_the_bucket_and_count() -> None:
         "s.yaml",
     )
     expr = error_ratio_expr(spec.slos[0], "1h")
-    assert 'job_seconds_bucket{outcome="ok", le="1.0"}[1h]' in expr
+    assert 'job_seconds_bucket{outcome="ok", le=~"1\\\\.0|1"}[1h]' in expr
     assert 'job_seconds_count{outcome="ok"}[1h]' in expr
 
 
@@ -205,7 +205,8 @@ def test_999_slo_alerts_fire_when_the_workbook_predicts(tmp_path: Path, promtool
         "stay under the min_events guard of 10 and do not page",
     ]:
         assert expected in result.output
-    assert "7 passed, 0 failed" in result.output
+    assert "one failed request at one request every 20m pages nobody" in result.output
+    assert "10 passed, 0 failed" in result.output
 
 
 def test_generated_tests_catch_a_wrong_threshold(

@@ -81,13 +81,16 @@ def _slo_section(slo: SLO) -> list[str]:
     if slo.group_by:
         lines += [f"One SLO per value of {', '.join(f'`{g}`' for g in slo.group_by)}.", ""]
     lines += [
-        "| Tier | Severity | Long / short window | Burn factor | Error-ratio threshold | For | Budget spent |",
-        "|------|----------|---------------------|-------------|-----------------------|-----|--------------|",
+        "| Tier | Severity | Long / short window | Burn factor | Error-ratio threshold | For | Budget spent "
+        "| Min. bad events |",
+        "|------|----------|---------------------|-------------|-----------------------|-----|--------------"
+        "|-----------------|",
     ]
     for tier in slo.tiers:
         lines.append(
             f"| {tier.name} | {tier.severity} | {tier.long} / {tier.short} | {clean(tier.factor)} | "
-            f"{clean(tier.factor * slo.budget)} | {tier.for_ or '—'} | {clean(tier.budget_spent * 100)}% |"
+            f"{clean(tier.factor * slo.budget)} | {tier.for_ or '—'} | {clean(tier.budget_spent * 100)}% "
+            f"| {tier.min_bad_events} |"
         )
     lines.append("")
     for note in slo.unreachable_tiers:
@@ -96,13 +99,25 @@ def _slo_section(slo: SLO) -> list[str]:
         lines.append("")
     if slo.min_events:
         lines += [
-            f"A tier fires only when its long window counted at least {slo.min_events} events, so a trickle of "
-            "failures on an idle service does not page. Windows without events give an error ratio of 0.",
+            f"A tier fires only when its long window counted at least {slo.min_events} events and the bad events "
+            "in the table, so a trickle of failures on an idle service does not page (one failed request never "
+            "does). Windows without events give an error ratio of 0.",
             "",
         ]
     lines += ["### Runbook", ""]
     lines += [slo.runbook if slo.runbook else "_No runbook written yet: add `runbook:` to the SLO in the spec._"]
     lines.append("")
+    if sli.kind == "latency":
+        lines += [f"## {slo.unmeasurable_alert_name}", ""]
+        lines += [
+            f"**Severity:** {slo.ticket_severity} · **For:** 15m",
+            "",
+            f"`{sli.latency_metric}_count` counts events but no `{sli.latency_metric}_bucket` series has "
+            f"`le` {sli.latency_le} (in either spelling, `2.0` or `2`): the SLI cannot be computed, so its "
+            "burn-rate alerts cannot fire. Compare the buckets the target exposes with the SLO's threshold "
+            "(a changed bucket layout, another client library); the threshold must be one of the boundaries.",
+            "",
+        ]
     if slo.absent_enabled:
         lines += [f"## {slo.absent_alert_name}", ""]
         lines += [

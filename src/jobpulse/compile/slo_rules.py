@@ -2,7 +2,9 @@
 
 Every ratio is computed from summed counts (``increase``) over its window — the period-level ratio too — so
 uneven traffic is weighted correctly. A window without events gives 0, never NaN or Inf:
-``(bad / (total > 0)) or (0 * total)``.
+``(bad / (total > 0)) or (0 * total)``. A latency SLI whose threshold bucket is missing while events are counted
+(a bucket spelt differently, a changed bucket layout) has no ratio at all — it is unmeasurable, and an alert
+says so — rather than reading every request as slow.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from jobpulse.spec.model import Spec
-from jobpulse.spec.slo import SLO, Tier, clean, duration_seconds
+from jobpulse.spec.slo import SLO, UNMEASURABLE_WINDOW, Tier, clean, duration_seconds
 
 ERROR_RATIO = "slo:sli_error:ratio_rate{window}"
 EVENTS = "slo:sli_events:increase{window}"
+BAD_EVENTS = "slo:sli_bad_events:increase{window}"
 OBJECTIVE = "slo:objective:ratio"
 BUDGET = "slo:error_budget:ratio"
 REMAINING = "slo:error_budget:remaining"
@@ -33,24 +36,33 @@ def _indent(text: str, spaces: int = 2) -> str:
 
 
 def bad_events(slo: SLO, window: str) -> str:
+    """Bad events over ``window``; for a latency SLI, nothing when the threshold bucket is missing."""
     sli = slo.sli
     total = _w(sli.total, window)
     if sli.bad is not None:
         return _w(sli.bad, window)
     assert sli.good is not None
+    if sli.kind == "latency":  # a histogram always exposes every bucket: a missing one is a mismatch, not zero
+        return f"(\n  {total}\n  -\n  {_w(sli.good, window)}\n)"
     return f"(\n  {total}\n  -\n  ({_w(sli.good, window)} or 0 * {total})\n)"
 
 
 def error_ratio_expr(slo: SLO, window: str) -> str:
     total = _w(slo.sli.total, window)
-    return f"(\n{_indent(bad_events(slo, window))}\n  /\n  ({total} > 0)\n)\nor\n0 * {total}"
+    idle = f"0 * ({total} == 0)" if slo.sli.kind == "latency" else f"0 * {total}"
+    return f"(\n{_indent(bad_events(slo, window))}\n  /\n  ({total} > 0)\n)\nor\n{idle}"
 
 
 def recording_rules(slo: SLO) -> list[dict[str, Any]]:
     labels = {"slo": slo.name}
     rules: list[dict[str, Any]] = []
+    guarded = {tier.long for tier in slo.tiers if tier.min_bad_events > 0}
     for window in slo.windows():
         rules.append({"record": EVENTS.format(window=window), "expr": _w(slo.sli.total, window), "labels": labels})
+        if window in guarded:
+            rules.append(
+                {"record": BAD_EVENTS.format(window=window), "expr": bad_events(slo, window), "labels": labels}
+            )
         rules.append(
             {"record": ERROR_RATIO.format(window=window), "expr": error_ratio_expr(slo, window), "labels": labels}
         )
@@ -76,6 +88,8 @@ def tier_expr(slo: SLO, tier: Tier) -> str:
     expr = f"(\n  {short}\nand\n  {long}\n)"
     if slo.min_events > 0:
         expr += f"\nand\n{EVENTS.format(window=tier.long)}{sel} >= {slo.min_events}"
+    if tier.min_bad_events > 0:
+        expr += f"\nand\n{BAD_EVENTS.format(window=tier.long)}{sel} >= {tier.min_bad_events}"
     return expr
 
 
@@ -122,6 +136,8 @@ def alert_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
         rule["labels"] = tier_labels(slo, tier, spec.service.name)
         rule["annotations"] = tier_annotations(spec, slo, tier)
         rules.append(rule)
+    if slo.sli.kind == "latency":
+        rules.append(unmeasurable_rule(spec, slo))
     if slo.absent_enabled and slo.sli.total_selector is not None:
         sel = slo.sli.total_selector
         matchers = ", ".join(f'{m.label}{m.op}"{m.value}"' for m in sel.matchers if m.label != "__name__")
@@ -148,6 +164,30 @@ def alert_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
             }
         )
     return rules
+
+
+def unmeasurable_rule(spec: Spec, slo: SLO) -> dict[str, Any]:
+    """A latency SLI with events but no threshold bucket: no ratio, so say so instead of staying silent."""
+    sel = selector(slo)
+    window = UNMEASURABLE_WINDOW
+    return {
+        "alert": slo.unmeasurable_alert_name,
+        "expr": f"{EVENTS.format(window=window)}{sel} > 0\nunless\n{ERROR_RATIO.format(window=window)}{sel}",
+        "for": "15m",
+        "labels": {"severity": slo.ticket_severity, "service": spec.service.name, "slo": slo.name, **slo.labels},
+        "annotations": {
+            "summary": f"SLO {slo.name} cannot be measured: {slo.sli.latency_metric} has no bucket "
+            f"le={slo.sli.latency_le}",
+            "description": (
+                f"{slo.sli.latency_metric}_count counted {{{{ $value }}}} events over the last {window}, but no "
+                f"{slo.sli.latency_metric}_bucket series with le={slo.sli.latency_le} (or its other spelling) exists: "
+                "the bucket layout changed or the threshold is not a boundary. The burn-rate alerts of this SLO "
+                "cannot fire until the threshold matches a bucket again."
+            ),
+            "runbook_url": slo.runbook_url.rsplit("#", 1)[0] + "#" + slo.unmeasurable_alert_name.lower(),
+            "dashboard": f"{spec.service.grafana_url}/d/{slo.dashboard_uid}",
+        },
+    }
 
 
 def slo_groups(spec: Spec) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from jobpulse.compile.slo_rules import ERROR_RATIO, tier_annotations, tier_label
 from jobpulse.compile.tests import TestGroup
 from jobpulse.spec.model import Metric, Spec
 from jobpulse.spec.promql import Selector
-from jobpulse.spec.slo import SLO, Tier, clean, duration_seconds
+from jobpulse.spec.slo import SLO, Tier, bucket_spellings, clean, duration_seconds
 
 EVENTS_PER_MINUTE = 1000
 ABOVE = Decimal("1.1")
@@ -74,9 +74,14 @@ def _satisfies(selector: Selector, labels: dict[str, str]) -> bool:
 def _labels_for(
     metric: Metric, extra: dict[str, str], must: list[Selector], must_not: Selector | None
 ) -> dict[str, str]:
-    """Label values for ``metric`` that satisfy every selector in ``must`` and not ``must_not``."""
+    """Label values for ``metric`` that satisfy every selector in ``must`` and not ``must_not``.
+
+    Labels the selectors name besides the metric's own (target labels such as ``job``) get values too.
+    """
     base: dict[str, str] = dict(extra)
-    for label in metric.label_names:
+    named = [m.label for s in [*must, *([must_not] if must_not else [])] for m in s.matchers]
+    labels = list(dict.fromkeys([*metric.label_names, *(n for n in named if n not in ("__name__", "le"))]))
+    for label in labels:
         options = [v for v in _candidates(metric, label, must) if all(_label_ok(s, label, v) for s in must)]
         if not options:
             raise CannotGenerate(f"no value of {metric.name}.{label} satisfies the SLI selectors")
@@ -85,7 +90,7 @@ def _labels_for(
         return base
     if not _satisfies(must_not, base):
         return base
-    for label in metric.label_names:
+    for label in labels:
         for value in _candidates(metric, label, [*must, must_not]):
             trial = {**base, label: value}
             if all(_satisfies(s, trial) for s in must) and not _satisfies(must_not, trial):
@@ -122,7 +127,9 @@ def input_series(spec: Spec, slo: SLO) -> list[Series]:
         for group in slo.group_by:
             outside[group] = inside[group]
         if not _satisfies(total_sel, outside) or _satisfies(event_sel, outside):
-            raise CannotGenerate("cannot vary the series without changing a group_by label")
+            if slo.group_by:
+                raise CannotGenerate("cannot vary the series without changing a group_by label")
+            raise CannotGenerate("no series counts as total without also counting as the other events")
         return [Series(total_sel.name, inside, event_role), Series(total_sel.name, outside, other_role)]
     total_labels = _labels_for(total_metric, {}, [total_sel], None)
     event_labels = _labels_for(event_metric, {}, [event_sel], None)
@@ -293,6 +300,127 @@ def slo_test_groups(spec: Spec, slo: SLO) -> list[TestGroup]:
     groups.append(_zero_traffic(slo, series, group_labels))
     if slo.min_events >= 2 and slo.tiers:
         groups.append(_trickle(slo, series))
+    if slo.tiers and min(t.min_bad_events for t in slo.tiers) >= 2:
+        groups += [_single_failure(slo, series, spacing) for spacing in SINGLE_FAILURE_SPACINGS]
+    if slo.sli.kind == "latency":
+        groups += _bucket_spellings(spec, slo, series, group_labels)
+    return groups
+
+
+#: request spacings (minutes) at which one failed request must page nobody
+SINGLE_FAILURE_SPACINGS = (5, 10, 20)
+
+
+def _single_failure(slo: SLO, series: list[Series], spacing: int) -> TestGroup:
+    """One request every ``spacing`` minutes for hours, one of them fails: nobody is paged, no ticket is opened."""
+    # a tier needs its short window above the threshold too: the failure can fire it only while it is in there
+    pages = [t for t in slo.tiers if t.kind == "page"]
+    latest = max((_minutes(t.short) + (_minutes(t.for_) if t.for_ else 0) for t in pages), default=60)
+    baseline = min(360, _round_down(max(_minutes(t.long) for t in slo.tiers), spacing))
+    fail_at = baseline
+    horizon = fail_at + min(latest, 6 * 60) + 30
+    values: dict[str, str] = {}
+    for s in series:
+        counts = []
+        count = 0
+        for t in range(horizon + 1):
+            if t > 0 and t % spacing == 0:
+                failed = t == fail_at
+                if s.role == "total" or (s.role == "bad" and failed) or (s.role == "good" and not failed):
+                    count += 1
+            counts.append(count)
+        values[s.text()] = _compress(counts)
+    checks = sorted({fail_at + m for m in (3, 7, 10, 20, 25, 35, 45, 60)} | {horizon})
+    checks = [m for m in checks if m <= horizon]
+    return TestGroup(
+        {
+            "name": f"SLO {slo.name}: one failed request at one request every {spacing}m pages nobody",
+            "interval": "1m",
+            "input_series": [{"series": k, "values": v} for k, v in values.items()],
+            "alert_rule_test": [{"eval_time": f"{m}m", "alertname": slo.alert_name, "exp_alerts": []} for m in checks],
+        },
+        "1m",
+    )
+
+
+def _compress(counts: list[int]) -> str:
+    """promtool's notation for a step function: runs of one value as ``vxN`` (N+1 samples)."""
+    parts: list[str] = []
+    i = 0
+    while i < len(counts):
+        j = i
+        while j + 1 < len(counts) and counts[j + 1] == counts[i]:
+            j += 1
+        parts.append(f"{counts[i]}x{j - i}" if j > i else str(counts[i]))
+        i = j + 1
+    return " ".join(parts)
+
+
+def _bucket_spellings(spec: Spec, slo: SLO, series: list[Series], group_labels: dict[str, str]) -> list[TestGroup]:
+    """A latency SLI reads the same from a Go target (``le="2"``), and says it is unmeasurable without its bucket."""
+    from jobpulse.compile.slo_rules import unmeasurable_rule
+
+    assert slo.sli.latency_threshold is not None
+    spellings = bucket_spellings(slo.sli.latency_threshold)
+    total = next(s for s in series if s.role == "total")
+    bucket = next(s for s in series if s.role == "good")
+    horizon = 90
+    labels = ", ".join(f'{k}="{v}"' for k, v in sorted({"slo": slo.name, **group_labels}.items()))
+    ratio = ERROR_RATIO.format(window="1h")
+    groups = []
+    for spelling in spellings[1:]:
+        other = replace(bucket, labels={**bucket.labels, "le": spelling})
+        groups.append(
+            TestGroup(
+                {
+                    "name": f'SLO {slo.name}: a target that spells the bucket le="{spelling}" gives the same SLI',
+                    "interval": "1m",
+                    "input_series": [
+                        {"series": s.text(), "values": f"0+{EVENTS_PER_MINUTE}x{horizon}"} for s in (total, other)
+                    ],
+                    "alert_rule_test": [
+                        {"eval_time": f"{horizon}m", "alertname": name, "exp_alerts": []}
+                        for name in (slo.alert_name, slo.unmeasurable_alert_name)
+                    ],
+                    "promql_expr_test": [
+                        {
+                            "expr": f'{ratio}{{slo="{slo.name}"}}',
+                            "eval_time": f"{horizon}m",
+                            "exp_samples": [{"labels": f"{ratio}{{{labels}}}", "value": 0}],
+                        }
+                    ],
+                },
+                "1m",
+            )
+        )
+    rule = unmeasurable_rule(spec, slo)
+    annotations = dict(rule["annotations"])
+    events = Decimal(EVENTS_PER_MINUTE * 60)
+    annotations["description"] = annotations["description"].replace("{{ $value }}", clean(events))
+    for label, value in group_labels.items():
+        annotations = {k: v.replace(f"{{{{ $labels.{label} }}}}", value) for k, v in annotations.items()}
+    fires_at = 15 + 2  # `for`, after the 1h window has counted events
+    groups.append(
+        TestGroup(
+            {
+                "name": f"SLO {slo.name}: events without the threshold bucket are unmeasurable, not all bad",
+                "interval": "1m",
+                "input_series": [{"series": total.text(), "values": f"0+{EVENTS_PER_MINUTE}x{horizon}"}],
+                "alert_rule_test": [
+                    {"eval_time": f"{horizon}m", "alertname": slo.alert_name, "exp_alerts": []},
+                    {"eval_time": f"{fires_at - 5}m", "alertname": slo.unmeasurable_alert_name, "exp_alerts": []},
+                    {
+                        "eval_time": "60m",
+                        "alertname": slo.unmeasurable_alert_name,
+                        "exp_alerts": [
+                            {"exp_labels": {**rule["labels"], **group_labels}, "exp_annotations": annotations}
+                        ],
+                    },
+                ],
+            },
+            "1m",
+        )
+    )
     return groups
 
 

@@ -2,11 +2,17 @@
 
 Tier factors follow the SRE workbook: a tier fires when the error budget would be spent at a rate that uses
 ``budget_spent`` of the whole period's budget within the tier's long window. For a 30-day period this gives
-the workbook's 14.4 / 6 / 3 / 1; other periods keep "budget spent" fixed and scale the factor.
+the workbook's 14.4 / 6 / 3 / 1; other periods keep "budget spent" fixed and scale the factor, except 7 days,
+which uses Sloth's 7-day alert windows (8 / 12.5 / 20 / 42 % spent: factors 13.44 / 3.5 / 1.4 / 0.98) because
+the workbook's percentages would page on burns that never exhaust a week's budget.
+
+Each tier also needs a minimum number of bad events in its long window (:func:`min_bad_events`), so that one
+failed request on a nearly idle service cannot page anyone.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -56,6 +62,46 @@ TIER_DEFAULTS = (
 )
 
 
+#: budget spent per tier (page_1h, page_6h, ticket_1d, ticket_3d) for periods that do not use the workbook's
+#: 2 / 5 / 10 / 10 %, by period in seconds: Sloth's 7-day alert windows (slok/sloth examples/windows/7d.yaml)
+PERIOD_BUDGETS = {
+    Decimal(7 * 86400): (Decimal("0.08"), Decimal("0.125"), Decimal("0.20"), Decimal("0.42")),
+}
+#: a tier whose factor is below this fires on burns that leave more than 10 % of the budget unspent
+MIN_FACTOR = Decimal("0.9")
+#: the chance a page tier may have of firing on a service that exactly meets its objective (see min_bad_events)
+PAGE_FALSE_ALARM = 0.01
+#: a ticket (and the guard's floor): one failure alone never alerts
+MIN_BAD_EVENTS_FLOOR = 2
+MAX_BAD_EVENTS = 20
+
+
+def poisson_at_least(k: int, mean: float) -> float:
+    """P(X >= k) for X ~ Poisson(mean)."""
+    term, below = math.exp(-mean), 0.0
+    for i in range(k):
+        below += term
+        term *= mean / (i + 1)
+    return max(0.0, 1.0 - below)
+
+
+def min_bad_events(factor: Decimal, kind: str) -> int:
+    """Bad events a tier's long window needs before the tier may fire.
+
+    A tier fires when bad / total > factor x budget. On a low-traffic service a handful of failures crosses that
+    threshold by chance: with k bad events the ratio crosses it whenever the window held fewer than
+    k / (factor x budget) events, and a service that exactly meets its objective then expects k / factor bad
+    events there. A page tier needs the smallest k (at least 2) for which seeing k or more of them has a chance
+    of at most 1 % (Poisson); ticket tiers need 2, so a single failure alerts nobody.
+    """
+    if kind != "page":
+        return MIN_BAD_EVENTS_FLOOR
+    for k in range(MIN_BAD_EVENTS_FLOOR, MAX_BAD_EVENTS + 1):
+        if poisson_at_least(k, k / float(factor)) <= PAGE_FALSE_ALARM:
+            return k
+    return MAX_BAD_EVENTS
+
+
 @dataclass(frozen=True)
 class Tier:
     name: str
@@ -66,6 +112,7 @@ class Tier:
     budget_spent: Decimal
     factor: Decimal
     for_: str | None
+    min_bad_events: int = MIN_BAD_EVENTS_FLOOR
 
     @property
     def long_seconds(self) -> Decimal:
@@ -118,6 +165,11 @@ class SLO:
     anchor: str
     dashboard_uid: str
     unreachable_tiers: tuple[str, ...] = ()
+    ticket_severity: str = "ticket"
+
+    @property
+    def unmeasurable_alert_name(self) -> str:
+        return self.alert_name.removesuffix("ErrorBudgetBurn") + "SLIUnmeasurable"
 
     @property
     def budget(self) -> Decimal:
@@ -131,9 +183,24 @@ class SLO:
     def windows(self) -> list[str]:
         """Every window the rules need, shortest first (5m always, for the dashboard)."""
         found = {"5m", self.period}
+        if self.sli.kind == "latency":
+            found.add(UNMEASURABLE_WINDOW)
         for tier in self.tiers:
             found.update((tier.long, tier.short))
         return sorted(found, key=duration_seconds)
+
+
+#: the window over which a latency SLI with events but no threshold bucket counts as unmeasurable
+UNMEASURABLE_WINDOW = "1h"
+
+
+def bucket_spellings(value: float) -> list[str]:
+    """Every ``le`` spelling clients expose for a boundary: Python's ``2.0`` and Go's ``2`` (and ``1e+06``)."""
+    python = bucket_label(value)
+    found = [python]
+    if python.endswith(".0"):
+        found.append(python[:-2])
+    return found
 
 
 def camel(name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -10,7 +11,19 @@ import promql_parser
 
 from jobpulse.spec import model
 from jobpulse.spec.promql import Selector, parse, references
-from jobpulse.spec.slo import SLI, SLO, TIER_DEFAULTS, Tier, bucket_label, camel, clean, duration_seconds
+from jobpulse.spec.slo import (
+    MIN_FACTOR,
+    PERIOD_BUDGETS,
+    SLI,
+    SLO,
+    TIER_DEFAULTS,
+    Tier,
+    bucket_spellings,
+    camel,
+    clean,
+    duration_seconds,
+    min_bad_events,
+)
 from jobpulse.spec.wire_slo import SLOSpec
 from jobpulse.spec.yamlpos import PathKey
 
@@ -96,9 +109,13 @@ def _latency(
         report((*base, "group_by"), f"group_by label {', '.join(missing)} is not a label of {latency.metric}")
         return None
     inner = latency.selector[1:-1].strip().rstrip(",") if latency.selector else ""
-    le = bucket_label(latency.threshold)
+    spellings = bucket_spellings(latency.threshold)
+    le = spellings[0]
+    # Python clients expose le="2.0", Go clients le="2": match both, or one of them reads as "no fast requests"
+    le_matcher = f'le="{le}"' if len(spellings) == 1 else f'le=~"{"|".join(re.escape(v) for v in spellings)}"'
+    le_matcher = le_matcher.replace("\\", "\\\\")
     count = f"{metric.name}_count{{{inner}}}" if inner else f"{metric.name}_count"
-    bucket = f'{metric.name}_bucket{{{inner + ", " if inner else ""}le="{le}"}}'
+    bucket = f"{metric.name}_bucket{{{inner + ', ' if inner else ''}{le_matcher}}}"
     for message in check(count) + check(bucket):
         report((*where, "selector"), message)
         return None
@@ -162,17 +179,26 @@ def resolve_slos(
         objective = Decimal(clean(Decimal(str(spec.objective))))
         budget = (Decimal(100) - objective) / Decimal(100)
         period_seconds = duration_seconds(spec.period)
+        spent_per_tier = PERIOD_BUDGETS.get(period_seconds, tuple(d.budget_spent for d in TIER_DEFAULTS))
         tiers: list[Tier] = []
         unreachable: list[str] = []
-        for default in TIER_DEFAULTS:
+        for default, spent in zip(TIER_DEFAULTS, spent_per_tier, strict=True):
             override = spec.alerts.tiers.get(default.name)  # type: ignore[call-overload]
             if override is not None and not override.enabled:
                 continue
-            factor = default.budget_spent * period_seconds / duration_seconds(default.long)
+            factor = spent * period_seconds / duration_seconds(default.long)
             factor = Decimal(clean(factor))
             if duration_seconds(default.long) > period_seconds:
                 unreachable.append(
                     f"{default.name} (its {default.long} window is longer than the {spec.period} period)"
+                )
+                continue
+            if factor < MIN_FACTOR:
+                unspent = clean((1 - factor) * 100)
+                unreachable.append(
+                    f"{default.name} (burn factor {clean(factor)} for a {spec.period} period: it would fire on a burn "
+                    f"that leaves {unspent}% of the budget unspent at the end of the period; windows are designed for "
+                    "7d and for 28d or longer)"
                 )
                 continue
             if factor * budget >= 1:
@@ -189,9 +215,12 @@ def resolve_slos(
                     severity,
                     default.long,
                     default.short,
-                    default.budget_spent,
+                    spent,
                     factor,
                     None if for_ in ("0s", "0m") else for_,
+                    min_bad_events(factor, default.kind)
+                    if spec.alerts.min_bad_events is None
+                    else spec.alerts.min_bad_events,
                 )
             )
         alert_name = f"{camel(spec.name)}ErrorBudgetBurn"
@@ -219,6 +248,7 @@ def resolve_slos(
                 anchor=anchor,
                 dashboard_uid=uid,
                 unreachable_tiers=tuple(unreachable),
+                ticket_severity=spec.alerts.ticket_severity,
             )
         )
     return out

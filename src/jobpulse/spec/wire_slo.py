@@ -92,6 +92,11 @@ class SLOAlertsSpec(_Strict):
     min_events: int = Field(
         default=10, ge=0, description="events a tier's long window needs before the tier may fire (low-traffic guard)"
     )
+    min_bad_events: int | None = Field(
+        default=None,
+        ge=0,
+        description="bad events a tier's long window needs before it may fire; default: per tier (docs/slo.md)",
+    )
     absent: AbsentSpec = Field(default_factory=AbsentSpec)
     labels: dict[str, str] = Field(default_factory=dict)
 
