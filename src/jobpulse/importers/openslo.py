@@ -18,7 +18,7 @@ from typing import Any
 import promql_parser
 import yaml
 
-from jobpulse.importers.slos import Conversion, SourceFormatError, slo_name
+from jobpulse.importers.common import Conversion, SourceFormatError, slo_name
 from jobpulse.spec.promql import references
 
 V1 = frozenset({"openslo/v1", "openslo.com/v1"})  # openslo.com/v1: the Kubernetes CRD group (osko)

@@ -11,36 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import yaml
-
-NAME = re.compile(r"[^a-z0-9-]+")
-
-
-@dataclass
-class Conversion:
-    slos: list[dict[str, Any]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # what could not be converted
-    notes: list[str] = field(default_factory=list)  # converted, but worth a look
-
-    def to_yaml(self) -> str:
-        header = ["# Converted by `jobpulse import`. Paste under your spec's top level and fill in every TODO_."]
-        header += [f"# NOT CONVERTED: {p}" for p in self.problems]
-        header += [f"# note: {n}" for n in self.notes]
-        body = yaml.safe_dump({"slos": self.slos}, sort_keys=False, allow_unicode=True, width=110)
-        return "\n".join(header) + "\n" + body
-
-
-class SourceFormatError(ValueError):
-    """The input is not a document this importer understands."""
-
-
-def slo_name(*parts: str) -> str:
-    """A spec SLO name (lower case, dashes, at most 40 characters) from free text."""
-    return NAME.sub("-", "-".join(parts).lower().replace("_", "-")).strip("-")[:40]
+from jobpulse.importers.common import Conversion, SourceFormatError, slo_name
+from jobpulse.importers.openslo import convert as from_openslo
 
 
 def _percent(value: Any) -> Decimal:
@@ -133,16 +108,6 @@ def from_seed_json(text: str) -> Conversion:
     return result
 
 
-# --- OpenSLO v1 (jobpulse.importers.openslo) ---------------------------------------------------------
-
-
-def from_openslo(text: str) -> Conversion:
-    """OpenSLO v1 documents; see :mod:`jobpulse.importers.openslo`."""
-    from jobpulse.importers.openslo import convert
-
-    return convert(text)
-
-
 def detect(text: str) -> str:
     """``seed-json`` or ``openslo`` by looking at the content."""
     stripped = text.lstrip()
@@ -151,3 +116,6 @@ def detect(text: str) -> str:
     if re.search(r"apiVersion:\s*['\"]?openslo(\.com)?/", text):
         return "openslo"
     raise SourceFormatError("cannot tell the format: expected seed 004's JSON or OpenSLO v1 YAML (use --from)")
+
+
+__all__ = ["Conversion", "SourceFormatError", "apply_settings", "detect", "from_openslo", "from_seed_json", "slo_name"]
