@@ -15,7 +15,8 @@ from jobpulse.spec.load import Resolver, load_spec_text
 from jobpulse.spec.targets import RuleTarget
 from jobpulse.spec.yamlpos import load_yaml
 
-DEFAULT_SEVERITIES = frozenset({"critical", "warning", "info"})
+#: critical/warning/info (the mixins), page/ticket (jobpulse's SLO defaults), none (kube-prometheus' Watchdog)
+DEFAULT_SEVERITIES = frozenset({"critical", "warning", "info", "page", "ticket", "none"})
 
 #: Series Prometheus itself writes: always known.
 SYNTHETIC_SERIES = frozenset(

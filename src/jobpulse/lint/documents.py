@@ -6,6 +6,7 @@ A file is recognised by its content: a jobpulse spec (``version: jobpulse/v1``),
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from jobpulse.spec import model
 from jobpulse.spec.targets import RuleTarget
 from jobpulse.spec.yamlpos import dotted
 
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 SPEC = "spec"
 RULES = "rules"
 PROMETHEUS_RULE = "prometheusrule"
@@ -258,7 +260,7 @@ def _groups(doc: Document, groups: Any, base: PathKey) -> None:
             continue
         if not isinstance(group.get("name"), str) or not group.get("name"):
             doc.structure.append((gpath, "a rule group needs a `name`"))
-        rules = group.get("rules", [])
+        rules = group.get("rules") or []  # `rules:` with nothing under it: promtool accepts it
         if not isinstance(rules, list):
             doc.structure.append(((*gpath, "rules"), "expected `rules` to be a list"))
             continue
@@ -300,6 +302,10 @@ def _rule(doc: Document, rule: Any, path: PathKey) -> None:
             doc.structure.append(((*path, key), f"expected `{key}` to be a mapping"))
             continue
         for k, v in value.items():
+            if not LABEL_NAME.match(str(k)):
+                doc.structure.append(
+                    ((*path, key, k), f"{key[:-1]} name {k!r} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)")
+                )
             target[str(k)] = "" if v is None else str(v)
             paths[str(k)] = (*path, key, k)
     doc.rules.append(parsed)

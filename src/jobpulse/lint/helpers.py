@@ -11,6 +11,7 @@ import promql_parser as pp
 from jobpulse.lint import promql_ast
 from jobpulse.lint.catalogue import SYNTHETIC_SERIES, Catalogue
 from jobpulse.lint.documents import Query
+from jobpulse.lint.known_metrics import known_type
 from jobpulse.lint.registry import Context
 
 #: functions that turn a counter into something meaningful
@@ -49,11 +50,15 @@ def labels_of(ctx: Context) -> promql_ast.LabelsOf:
 
 
 def series_type(name: str, catalogue: Catalogue | None) -> str | None:
-    """``counter`` or ``gauge`` from the catalogue; without one, ``_total`` and ``_bucket`` mark counters."""
+    """``counter`` or ``gauge`` from the catalogue, else the built-in list of well-known metrics
+    (:mod:`jobpulse.lint.known_metrics`); otherwise ``_total`` and ``_bucket`` names mark counters."""
     if catalogue is not None:
         known = catalogue.series_type(name)
         if known is not None:
             return known
+    builtin = known_type(name)
+    if builtin is not None:
+        return builtin
     if ":" in name or name in SYNTHETIC_SERIES:
         return None
     if name.endswith(("_total", "_bucket")):

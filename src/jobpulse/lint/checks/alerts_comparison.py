@@ -49,6 +49,8 @@ def _has_condition(node: Any) -> bool:
     if isinstance(node, pp.BinaryExpr) and op(node) in {"and", "or"}:
         return _has_condition(node.lhs) or _has_condition(node.rhs)
     if isinstance(node, pp.BinaryExpr) and op(node) == "unless":
-        return _has_condition(node.lhs)
+        return True  # `a unless b`: the right side decides which series are left (a presence condition)
+    if isinstance(node, pp.Call) and func(node) == "vector":
+        return True  # vector(1): a deliberate always-firing alert (Watchdog, dead man's switch)
     # a filter anywhere inside (sum(rate(x[5m]) > 0)) still decides which series exist
     return any(is_comparison(n) or (isinstance(n, pp.Call) and func(n) in _CONDITIONS) for n, _ in walk(node))

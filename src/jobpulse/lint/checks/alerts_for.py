@@ -20,8 +20,8 @@ def alerts_for(ctx: Context) -> None:
     for rule in ctx.doc.rules:
         if rule.alert is None:
             continue
-        if rule.for_ is not None and (duration_seconds(rule.for_) or 0) > 0:
-            continue
+        if rule.for_ is not None and duration_seconds(rule.for_) is not None:
+            continue  # written on purpose, `for: 0m` included (awesome-prometheus-alerts does so)
         ast = rule.query.parsed.ast
         if ast is None:
             continue

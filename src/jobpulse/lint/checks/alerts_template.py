@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from jobpulse.lint.helpers import labels_of
-from jobpulse.lint.problem import ERROR
+from jobpulse.lint.problem import ERROR, WARNING
 from jobpulse.lint.promql_ast import shape
 from jobpulse.lint.registry import Context, check
 
@@ -58,4 +58,6 @@ def alerts_template(ctx: Context) -> None:
                         hint=f"keep the label (sum by ({label}) ...) or drop it from the template",
                         at=match.group(),
                         subjects=(rule.alert, label),
+                        # an annotation renders empty: a warning; a label routes and groups the alert: an error
+                        severity=WARNING if kind == "annotation" else None,
                     )

@@ -27,6 +27,25 @@ COUNTER_FUNCTIONS = frozenset(
 COUNTER_AGGREGATIONS = frozenset({"count", "group"})
 
 
+def _value_blind(parents: tuple[object, ...]) -> bool:
+    """The counter's value never reaches the result: ``count(sum by (instance, cpu) (node_cpu_seconds_total))``.
+
+    Walking up from the selector through aggregations, joins and parentheses, a count()/group() (which see
+    only which series exist) makes the value irrelevant; a function or a comparison on the way does not.
+    """
+    for node in reversed(parents):
+        if isinstance(node, pp.AggregateExpr):
+            if op(node) in COUNTER_AGGREGATIONS:
+                return True
+            continue
+        if isinstance(node, pp.ParenExpr | pp.MatrixSelector | pp.SubqueryExpr):
+            continue
+        if isinstance(node, pp.BinaryExpr) and op(node) in {"*", "+", "-", "/"}:
+            continue
+        return False
+    return False
+
+
 @check("promql/counter", severity=ERROR)
 def promql_counter(ctx: Context) -> None:
     """A counter's raw value (a total since the process started) is compared, summed or graphed."""
@@ -39,7 +58,7 @@ def promql_counter(ctx: Context) -> None:
             user = consumer(parents)
             if isinstance(user, pp.Call) and func(user) in COUNTER_FUNCTIONS:
                 continue
-            if isinstance(user, pp.AggregateExpr) and op(user) in COUNTER_AGGREGATIONS:
+            if _value_blind(parents):
                 continue
             reported.add(name)
             known = ctx.catalogue is not None and ctx.catalogue.series_type(name) == "counter"

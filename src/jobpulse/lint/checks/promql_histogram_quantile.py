@@ -41,7 +41,9 @@ def _check_call(ctx: Context, query: Any, arg: Any) -> None:
                 subjects=(name,),
             )
             return
-    aggregations = [n for n, _ in walk(arg) if isinstance(n, pp.AggregateExpr)]
+    # only aggregations the buckets flow through: the "one" side of a group_left join (max by (node)
+    # (kubelet_node_name)) never had le
+    aggregations = [n for n, _ in walk(arg) if isinstance(n, pp.AggregateExpr) and _over_buckets(ctx, n)]
     for aggregation in aggregations:
         name = op(aggregation)
         if name in _KEEPING:
@@ -72,6 +74,17 @@ def _check_call(ctx: Context, query: Any, arg: Any) -> None:
             hint="aggregate the buckets first: histogram_quantile(0.95, sum by (le) (rate(x_bucket[5m])))",
             severity=WARNING,
         )
+
+
+def _over_buckets(ctx: Context, node: Any) -> bool:
+    """Whether a bucket series (or one whose kind is unknown) is under ``node``."""
+    for selector, _ in selectors(node):
+        name = selector_name(selector)
+        if not name or name.endswith("_bucket") or name in ctx.doc.recorded or ":" in name:
+            return True
+        if ctx.catalogue is not None and (entry := ctx.catalogue.metric(name)) is not None and "le" in entry[1]:
+            return True
+    return False
 
 
 def _not_buckets(ctx: Context, name: str) -> str | None:
