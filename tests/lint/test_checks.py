@@ -152,7 +152,7 @@ CASES = [
     Case("alerts/comparison", rules("absent(up)"), 0),
     # alerts/for
     Case("alerts/for", rules(f"{R} > 1", for_=None), 1),
-    Case("alerts/for", rules(f"{R} > 1", for_="0s"), 1),
+    Case("alerts/for", rules(f"{R} > 1", for_="0s"), 0),  # written on purpose (issue 14)
     Case("alerts/for", rules(f"{R} > 1"), 0),
     Case("alerts/for", rules("queue_depth > 10", for_=None), 0),
     # alerts/severity

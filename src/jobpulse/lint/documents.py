@@ -260,7 +260,8 @@ def _groups(doc: Document, groups: Any, base: PathKey) -> None:
             continue
         if not isinstance(group.get("name"), str) or not group.get("name"):
             doc.structure.append((gpath, "a rule group needs a `name`"))
-        rules = group.get("rules") or []  # `rules:` with nothing under it: promtool accepts it
+        rules = group.get("rules")
+        rules = [] if rules is None else rules  # `rules:` with nothing under it: promtool accepts it
         if not isinstance(rules, list):
             doc.structure.append(((*gpath, "rules"), "expected `rules` to be a list"))
             continue
