@@ -345,8 +345,8 @@ def test_a_counter_known_from_the_catalogue_is_an_error_one_guessed_from_its_nam
 
 
 def test_spec_severities_replace_the_default_set() -> None:
-    alert = ALERT.format(expr="queue_depth > 10", description="d").replace("warning", "page")
+    alert = ALERT.format(expr="queue_depth > 10", description="d").replace("warning", "sev1")
     default = lint(spec(alerts=alert), "spec.yaml")
-    custom = lint(spec(alerts=alert, lint_section="lint:\n  severities: [page, ticket]\n"), "spec.yaml")
+    custom = lint(spec(alerts=alert, lint_section="lint:\n  severities: [sev1, sev2]\n"), "spec.yaml")
     assert len(found(default, "alerts/severity")) == 1
     assert found(custom, "alerts/severity") == []
