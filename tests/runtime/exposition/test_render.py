@@ -182,3 +182,20 @@ def test_concurrent_scrapes_while_children_change() -> None:
         thread.join()
     assert errors == []
     _both(registry, renderer)
+
+
+def test_a_long_render_lets_other_threads_take_the_gil(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every CHECK_EVERY children (or generic samples) the render looks at the clock and sleeps 0 s when due."""
+    from jobpulse.runtime.exposition import pacing
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(pacing.time, "sleep", sleeps.append)
+    registry = CollectorRegistry()
+    histogram = Histogram("h", "h", ["a"], registry=registry)
+    for i in range(10 * pacing.CHECK_EVERY):
+        histogram.labels(str(i)).observe(i)
+    registry.register(Custom())
+    eager = Renderer(registry, release_gil_every=0.0)
+    never = Renderer(registry, release_gil_every=None)
+    assert eager.render(OPENMETRICS) == never.render(OPENMETRICS) == openmetrics_latest(registry)
+    assert sleeps == [0] * 10

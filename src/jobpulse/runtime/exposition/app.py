@@ -32,9 +32,18 @@ class MetricsApp:
     ``token=None`` means no authentication; an empty (or blank) token is a configuration mistake — usually an
     unset environment variable — and raises ``ValueError`` here rather than serving ``/metrics`` to anyone.
     ``gzip_level`` (0 to 9) is the compression level used when the scraper accepts gzip.
+    ``release_gil_every`` (seconds, ``None`` for never): how often the rendering thread lets the event loop take
+    the GIL (``pacing.py``).
     """
 
-    def __init__(self, registry: Any, *, token: str | None = None, gzip_level: int = GZIP_LEVEL) -> None:
+    def __init__(
+        self,
+        registry: Any,
+        *,
+        token: str | None = None,
+        gzip_level: int = GZIP_LEVEL,
+        release_gil_every: float | None = 0.0005,
+    ) -> None:
         if token is not None:
             if not isinstance(token, str) or not token.strip():
                 raise ValueError(
@@ -46,7 +55,7 @@ class MetricsApp:
         if not 0 <= gzip_level <= 9:
             raise ValueError(f"MetricsApp: gzip_level must be between 0 and 9, not {gzip_level}")
         self.registry = registry
-        self.renderer = Renderer(registry)
+        self.renderer = Renderer(registry, release_gil_every=release_gil_every)
         self.gzip_level = gzip_level
         self._token = token.encode() if token is not None else None
         self._gzip_lock = threading.Lock()

@@ -14,6 +14,7 @@ from itertools import accumulate
 from typing import Any
 
 from jobpulse.runtime import _client_internals as internals
+from jobpulse.runtime.exposition.pacing import CHECK_EVERY, Pacer
 from jobpulse.runtime.exposition.style import Style, go_float
 
 __all__ = ["Family", "RenderSamples"]
@@ -127,7 +128,9 @@ class Family:
         return plan
 
     # -- rendering ---------------------------------------------------------------------------------------------
-    def render(self, render_samples: RenderSamples, out: list[str], moved: dict[str, list[str]]) -> None:
+    def render(
+        self, render_samples: RenderSamples, out: list[str], moved: dict[str, list[str]], pace: Pacer | None = None
+    ) -> None:
         out.append(self.header)
         items = internals.children(self.collector)
         plans = self.children
@@ -136,7 +139,13 @@ class Family:
         # OpenMetrics: a child's _created line follows its samples; text: all of them in a gauge family after
         inline = created and self.openmetrics
         created_lines = moved.setdefault("_created", []) if created and not self.openmetrics else None
+        countdown = CHECK_EVERY
         for key, child in items:
+            countdown -= 1
+            if not countdown:
+                countdown = CHECK_EVERY
+                if pace is not None:
+                    pace()
             plan = plans.get(key)
             if plan is None or plan.child is not child:
                 plan = plans[key] = self.plan(key, child)

@@ -38,6 +38,7 @@ from prometheus_client.openmetrics import exposition as openmetrics
 from jobpulse.runtime import _client_internals as internals
 from jobpulse.runtime.exposition.families import Family
 from jobpulse.runtime.exposition.negotiate import TEXT, Format
+from jobpulse.runtime.exposition.pacing import CHECK_EVERY, Pacer
 from jobpulse.runtime.exposition.style import MOVED_SUFFIXES, Style, go_float
 
 __all__ = ["Renderer"]
@@ -70,11 +71,13 @@ class Renderer:
     """Renders a registry (or any collector) in a :class:`Format`, caching what does not change between scrapes.
 
     Thread-safe: renders of one renderer take turns. ``render`` may raise whatever a collector's ``collect()``
-    raises, as prometheus_client's encoders do.
+    raises, as prometheus_client's encoders do. ``release_gil_every`` (seconds; ``None``: never): how often a
+    render lets other threads take the GIL (see ``pacing.py``).
     """
 
-    def __init__(self, registry: Any) -> None:
+    def __init__(self, registry: Any, *, release_gil_every: float | None = 0.0005) -> None:
         self.registry = registry
+        self._pace = Pacer(release_gil_every) if release_gil_every is not None else None
         self._lock = threading.Lock()
         self._states: dict[tuple[bool, str, bool], _State] = {}
         self._style: Style = Style(openmetrics=False)
@@ -94,6 +97,8 @@ class Renderer:
             self._prefixes = state.prefixes
             self._fmt = fmt
             self._generic = 0
+            if self._pace is not None:
+                self._pace.start()
             out: list[str] = []
             if names is None:
                 self._render_all(state, created, out)
@@ -126,7 +131,7 @@ class Renderer:
                     self.render_metric(metric, out)
             else:
                 moved: dict[str, list[str]] = {}
-                plan.render(self.render_samples, out, moved)
+                plan.render(self.render_samples, out, moved, self._pace)
                 self._moved(plan.name, plan.documentation, moved, out)
         if len(families) > len(collectors):
             present = set(map(id, collectors))
@@ -173,8 +178,11 @@ class Renderer:
         openmetrics = style.openmetrics
         movable = {} if openmetrics else {metric_name + suffix: suffix for suffix in MOVED_SUFFIXES}
         count = 0
+        pace = self._pace
         for name, labels, value, timestamp, exemplar in samples:
             count += 1
+            if pace is not None and not count % CHECK_EVERY:
+                pace()
             key = (name, tuple(labels.items()))
             prefix = prefixes.get(key)
             if prefix is None:
