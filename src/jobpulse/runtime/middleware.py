@@ -385,9 +385,13 @@ _SPEC_TYPES: dict[Measure, tuple[str, ...]] = {
 class _SpecSink(_Sink):
     """Records into metrics of the spec's catalogue, through their bounded, cached instruments."""
 
-    def __init__(self, telemetry: Telemetry, names: Mapping[Measure, str], app_name: str) -> None:
+    def __init__(
+        self, telemetry: Telemetry, names: Mapping[Measure, str], app_name: str, constants: Mapping[str, str] = {}
+    ) -> None:
         self.app_name = app_name
-        self._parts: list[tuple[Measure, Instrument, tuple[Role, ...]]] = []
+        # a constant label's "role" is its name behind "=": its value never changes
+        self._constants = {f"={label}": value for label, value in constants.items()}
+        self._parts: list[tuple[Measure, Instrument, tuple[str, ...]]] = []
         for measure, name in names.items():
             if measure not in _SPEC_TYPES:
                 raise ValueError(f"unknown HTTP measure {measure!r}; use one of {', '.join(_SPEC_TYPES)}")
@@ -396,8 +400,11 @@ class _SpecSink(_Sink):
                 raise ValueError(
                     f"{name} is a {instrument.metric.type}; {measure} needs a {' or '.join(_SPEC_TYPES[measure])}"
                 )
-            roles = []
+            roles: list[str] = []
             for label in instrument.names:
+                if label in constants:
+                    roles.append(f"={label}")
+                    continue
                 role = _ROLE_BY_LABEL.get(label)
                 if role is None or (measure == "in_progress" and role not in ("method", "app_name")):
                     raise ValueError(f"{name}: the HTTP middleware cannot fill label {label!r}")
@@ -406,13 +413,14 @@ class _SpecSink(_Sink):
         self._cells: dict[tuple[str, str, int], list[tuple[Measure, Any]]] = {}
         self._gauges: dict[str, list[Any]] = {}
 
-    def _values(self, roles: tuple[Role, ...], method: str, route: str, status: int) -> tuple[str, ...]:
+    def _values(self, roles: tuple[str, ...], method: str, route: str, status: int) -> tuple[str, ...]:
         pick = {
             "method": method,
             "route": route,
             "status": _STATUS.get(status, "0"),
             "status_class": _STATUS_CLASS.get(status, "0xx"),
             "app_name": self.app_name,
+            **self._constants,
         }
         return tuple(pick[role] for role in roles)
 
@@ -512,13 +520,15 @@ class MetricsMiddleware:
         in_progress: str | None = None,
         app_name: str = "starlette",
         unmatched: str = UNMATCHED,
+        constant_labels: Mapping[str, str] | None = None,
         **options: Any,
     ) -> MetricsMiddleware:
         """Record into metrics of the spec's catalogue, named per measure (each one optional).
 
         Each metric's labels must be ones the middleware can fill: ``method``; ``route``/``path``/
         ``handler``/``endpoint`` (the route template); ``status_code``/``status``/``code``;
-        ``status_class`` (``2xx``); ``app_name``. The spec's label bounds apply on top.
+        ``status_class`` (``2xx``); ``app_name``; or a label named in ``constant_labels`` (``{"env": "prod"}``),
+        which always carries that value. The spec's label bounds apply on top.
         """
         given: tuple[tuple[Measure, str | None], ...] = (
             ("requests", requests),
@@ -530,7 +540,7 @@ class MetricsMiddleware:
         names = {measure: name for measure, name in given if name is not None}
         if not names:
             raise ValueError("name at least one catalogue metric (requests=, duration=, ...)")
-        sink = _SpecSink(telemetry, names, app_name)
+        sink = _SpecSink(telemetry, names, app_name, constant_labels or {})
         return cls(app, preset=Preset("spec", (), unmatched), sink=sink, app_name=app_name, **options)
 
     def route_template(self, scope: Scope) -> str:

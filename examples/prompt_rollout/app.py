@@ -1,0 +1,355 @@
+"""Prompter V7 (seed 003): a Starlette API with provider probes, a version cache, deduplicated results in a
+database, Redis and Celery workers — instrumented once, watched from Grafana and Datadog.
+
+- ``POST /v1/prompts`` ``{"prompt": ..., "provider": "openai"}`` ensures the prompt's version (through the
+  version cache), calls the provider (simulated: no network), stores the result (a unique constraint on
+  prompt and version deduplicates repeats) and enqueues a Celery scoring task on the ``prompter`` queue;
+  422 for a bad body, 503 when the provider fails;
+- ``GET /v1/results/{result_id}`` reads a stored result (404 if there is none);
+- ``GET /v1/info`` names the rollout track and version; ``GET /metrics``; ``GET /health``.
+
+A background thread probes each provider every ``probe_interval`` seconds; a
+:class:`~jobpulse.runtime.queues.QueueState` collector reads the Celery queue's depth and whether Redis
+answers (``prompter_redis_up``); a Celery worker (threads pool) runs in the process. Without ``broker_url``
+a private Redis is started on loopback; without ``database_url`` the results go to SQLite in the workdir
+(pass a PostgreSQL URL to use PostgreSQL).
+
+Rollout tracks: ``track="baseline"`` (version v6) or ``track="canary"`` (version v7) run the same code
+with their own ``version``; run one app per track and scrape each as its own target with a ``track`` label
+(the spec lists ``track`` among its target labels), so baseline and canary can be served side by side.
+
+Run it with ``jobpulse demo prompt_rollout`` or ``uvicorn --factory examples.prompt_rollout.app:create_app``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import random
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import sqlalchemy as sa
+from celery import Celery
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from jobpulse import Telemetry
+from jobpulse.runtime.context import CorrelationMiddleware
+from jobpulse.runtime.middleware import MetricsMiddleware
+from jobpulse.runtime.queues import QueueState
+
+__all__ = ["ENV", "PROVIDERS", "QUEUE", "SCENARIOS", "SERVICE", "SPEC_PATH", "TRACKS", "create_app"]
+
+SPEC_PATH = Path(__file__).with_name("jobpulse.yaml")
+ENV = "prod"
+SERVICE = "prompter-api"
+QUEUE = "prompter"
+SCORE_TASK = "prompter.score_result"
+PROVIDERS = ("openai", "google", "anthropic")
+#: rollout track → the version it serves
+TRACKS = {"baseline": "v6", "canary": "v7"}
+MAX_PROMPT = 2000
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """How the simulated world behaves: provider failure rates, slow version lookups, task retries."""
+
+    probe_failure: dict[str, float]
+    provider_error: float  # share of prompt calls the provider fails (503)
+    ensure_seconds: tuple[float, float]  # a version lookup that misses the cache
+    cache_ttl: float  # seconds a version stays cached (0: no cache)
+    retry_rate: float  # share of scoring task attempts that ask for a retry
+
+
+SCENARIOS = {
+    "healthy": Scenario({"openai": 0.02, "google": 0.05, "anthropic": 0.01}, 0.002, (0.01, 0.08), 30.0, 0.05),
+    # providers degrade: probes fail a third of the time, 3% of prompts answer 503
+    "failure-spike": Scenario({"openai": 0.3, "google": 0.4, "anthropic": 0.3}, 0.03, (0.01, 0.08), 30.0, 0.2),
+    # the version store is slow and the cache is off: ensure-version p95 goes past 3 s
+    "slow": Scenario({"openai": 0.02, "google": 0.05, "anthropic": 0.01}, 0.002, (2.5, 4.0), 0.0, 0.05),
+}
+#: ``jobpulse demo --scenario`` names → this example's scenarios
+DEMO_SCENARIOS = {"stall": "slow"}
+
+
+@dataclass
+class Prompter:
+    """What the lifespan starts and stops."""
+
+    broker_url: str | None
+    database_url: str | None
+    workdir: Path | None = None
+    own_workdir: bool = False
+    redis: Any = None
+    client: Any = None
+    engine: sa.Engine | None = None
+    celery: Celery | None = None
+    worker: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    queue_state: QueueState | None = None
+    stop_probes: threading.Event = field(default_factory=threading.Event)
+    probes: threading.Thread | None = None
+    versions: dict[int, tuple[str, float]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+METADATA = sa.MetaData()
+RESULTS = sa.Table(
+    "prompt_results",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("prompt_hash", sa.String(64), nullable=False),
+    sa.Column("version", sa.String(16), nullable=False),
+    sa.Column("provider", sa.String(16), nullable=False),
+    sa.Column("fingerprint", sa.String(32)),
+    sa.Column("score", sa.Float),
+    sa.UniqueConstraint("prompt_hash", "version", name="uq_prompt_version"),
+)
+
+
+def make_celery(broker_url: str, telemetry: Telemetry, scenario: Scenario, rng: random.Random) -> Celery:
+    """The Celery app, its scoring task and jobpulse's signal handlers (``prompter_task`` in the spec)."""
+    from jobpulse.integrations.celery import instrument_celery
+
+    celery = Celery("prompter", broker=broker_url, set_as_current=False)
+    celery.conf.update(
+        task_default_queue=QUEUE,
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+    )
+
+    @celery.task(name=SCORE_TASK, bind=True, max_retries=3, shared=False)  # this app only
+    def score_result(self: Any, result_id: int, time_scale: float = 1.0) -> float:
+        time.sleep(rng.uniform(0.02, 0.2) * time_scale)
+        if rng.random() < scenario.retry_rate:
+            raise self.retry(countdown=0.05)
+        return rng.random()
+
+    instrument_celery(celery, telemetry, job="prompter_task")
+    return celery
+
+
+def create_app(
+    *,
+    spec_path: Path = SPEC_PATH,
+    registry: CollectorRegistry | None = None,
+    broker_url: str | None = None,
+    database_url: str | None = None,
+    scenario: str = "healthy",
+    track: str = "baseline",
+    probe_interval: float = 1.0,
+    queue_interval: float = 2.0,
+    time_scale: float = 1.0,
+    workdir: Path | None = None,
+    seed: int | None = None,
+    **_: Any,
+) -> Starlette:
+    """The API. Without ``broker_url`` a private Redis is started on loopback (needs redis-server)."""
+    scenario = DEMO_SCENARIOS.get(scenario, scenario)
+    if scenario not in SCENARIOS:
+        raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}")
+    if track not in TRACKS:
+        raise ValueError(f"track must be one of {', '.join(TRACKS)}")
+    world = SCENARIOS[scenario]
+    version = TRACKS[track]
+    telemetry = Telemetry.from_file(spec_path, registry=CollectorRegistry() if registry is None else registry)
+    prompter = Prompter(broker_url, database_url)
+    rng = random.Random(seed)
+    m = telemetry.metric
+
+    def ensure_version(template: int) -> str:
+        """The prompt template's current version, from the cache or the (slow) version store."""
+        started = time.perf_counter()
+        m("prompter_version_lookups_total").inc()
+        now = time.monotonic()
+        with prompter.lock:
+            cached = prompter.versions.get(template)
+        if cached is not None and now - cached[1] < world.cache_ttl:
+            m("prompter_version_cache_hits_total").inc()
+        else:
+            time.sleep(rng.uniform(*world.ensure_seconds) * time_scale)
+            with prompter.lock:
+                prompter.versions[template] = (version, now)
+        m("prompter_ensure_version_seconds").observe(time.perf_counter() - started, env=ENV)
+        return version
+
+    def store(prompt: str, provider: str) -> tuple[int, bool]:
+        """Insert the result; (id, False) when the unique constraint says it is already there."""
+        assert prompter.engine is not None
+        digest = hashlib.sha256(prompt.encode()).hexdigest()
+        fingerprint = f"fp_{rng.getrandbits(40):010x}" if provider == "openai" and rng.random() < 0.8 else None
+        try:
+            with prompter.engine.begin() as conn:
+                row = conn.execute(
+                    RESULTS.insert().values(
+                        prompt_hash=digest, version=version, provider=provider, fingerprint=fingerprint
+                    )
+                )
+                result_id = int(row.inserted_primary_key[0])
+        except sa.exc.IntegrityError:
+            m("prompter_db_unique_violation_total").inc(env=ENV)
+            with prompter.engine.connect() as conn:
+                found = conn.execute(
+                    sa.select(RESULTS.c.id).where(RESULTS.c.prompt_hash == digest, RESULTS.c.version == version)
+                ).scalar_one()
+            return int(found), False
+        m("prompter_prompt_results_insert_total").inc(env=ENV)
+        if fingerprint is not None:
+            m("prompter_openai_fingerprint_present_total").inc(env=ENV)
+        return result_id, True
+
+    def handle_prompt(prompt: str, provider: str) -> tuple[int, dict[str, Any]]:
+        ensure_version(int(hashlib.sha256(prompt.encode()).hexdigest()[:4], 16) % 40)
+        time.sleep(rng.uniform(0.002, 0.02) * time_scale)  # the provider call
+        if rng.random() < world.provider_error:
+            return 503, {"error": f"{provider} is unavailable"}
+        result_id, inserted = store(prompt, provider)
+        if inserted:
+            assert prompter.celery is not None
+            prompter.celery.send_task(SCORE_TASK, args=[result_id], kwargs={"time_scale": time_scale}, queue=QUEUE)
+        return (201 if inserted else 200), {"result_id": result_id, "version": version, "deduplicated": not inserted}
+
+    async def prompts(request: Request) -> JSONResponse:
+        try:
+            payload = json.loads(await request.body() or b"{}")
+        except ValueError:
+            payload = None
+        prompt = payload.get("prompt") if isinstance(payload, dict) else None
+        provider = payload.get("provider", "openai") if isinstance(payload, dict) else None
+        if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > MAX_PROMPT:
+            return JSONResponse({"error": f"`prompt`: a non-empty string of at most {MAX_PROMPT} characters"}, 422)
+        if provider not in PROVIDERS:
+            return JSONResponse({"error": f"`provider`: one of {', '.join(PROVIDERS)}"}, 422)
+        status, body = await anyio.to_thread.run_sync(handle_prompt, prompt, provider)
+        return JSONResponse(body, status_code=status)
+
+    async def result(request: Request) -> JSONResponse:
+        result_id = request.path_params["result_id"]
+
+        def read() -> Any:
+            assert prompter.engine is not None
+            with prompter.engine.connect() as conn:
+                return conn.execute(sa.select(RESULTS).where(RESULTS.c.id == result_id)).mappings().first()
+
+        row = await anyio.to_thread.run_sync(read)
+        if row is None:
+            return JSONResponse({"error": f"no result {result_id}"}, 404)
+        return JSONResponse({k: row[k] for k in ("id", "version", "provider", "fingerprint")})
+
+    async def info(request: Request) -> JSONResponse:
+        return JSONResponse({"service": SERVICE, "env": ENV, "track": track, "version": version, "scenario": scenario})
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    def probe_loop() -> None:
+        while not prompter.stop_probes.wait(probe_interval):
+            for provider in PROVIDERS:
+                m("prompter_probe_attempts_total").inc(provider=provider, env=ENV)
+                if rng.random() < world.probe_failure[provider]:
+                    m("prompter_probe_failures_total").inc(provider=provider, env=ENV)
+
+    def start() -> None:
+        prompter.own_workdir = workdir is None
+        prompter.workdir = Path(tempfile.mkdtemp(prefix="prompt-rollout-")) if workdir is None else Path(workdir)
+        prompter.workdir.mkdir(parents=True, exist_ok=True)
+        if prompter.broker_url is None:
+            from jobpulse.verify.datastores import RedisServer
+
+            prompter.redis = RedisServer(workdir=prompter.workdir / "redis").start()
+            prompter.broker_url = prompter.redis.url
+        url = prompter.database_url or f"sqlite:///{prompter.workdir / 'prompter.db'}"
+        prompter.engine = sa.create_engine(url)
+        METADATA.create_all(prompter.engine)
+        prompter.celery = make_celery(prompter.broker_url, telemetry, world, rng)
+        from celery.contrib.testing.worker import start_worker
+
+        prompter.worker.enter_context(
+            start_worker(
+                prompter.celery,
+                pool="threads",
+                concurrency=2,
+                perform_ping_check=False,
+                shutdown_timeout=10,
+                loglevel="WARNING",
+            )
+        )
+        prompter.queue_state = QueueState(
+            prompter.broker_url,
+            celery=[QUEUE],
+            interval=queue_interval,
+            registry=telemetry.registry,
+            telemetry=telemetry,
+            labels={"env": ENV},
+            names={"depth": "celery_queue_depth", "redis_up": "prompter_redis_up"},
+        ).start()
+        prompter.probes = threading.Thread(target=probe_loop, name="prompter-probes", daemon=True)
+        prompter.probes.start()
+
+    def stop() -> None:
+        prompter.stop_probes.set()
+        if prompter.probes is not None:
+            prompter.probes.join(timeout=5)
+        if prompter.queue_state is not None:
+            prompter.queue_state.stop()
+        prompter.worker.close()
+        if prompter.celery is not None:
+            prompter.celery.close()
+        if prompter.engine is not None:
+            prompter.engine.dispose()
+        if prompter.redis is not None:
+            prompter.redis.stop()
+        if prompter.own_workdir and prompter.workdir is not None:
+            shutil.rmtree(prompter.workdir, ignore_errors=True)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            await anyio.to_thread.run_sync(start)
+        except BaseException:
+            await anyio.to_thread.run_sync(stop)
+            raise
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(stop)
+
+    routes = [
+        Route("/v1/prompts", prompts, methods=["POST"]),
+        Route("/v1/results/{result_id:int}", result, methods=["GET"]),
+        Route("/v1/info", info, methods=["GET"]),
+        Route("/metrics", telemetry.metrics_app()),
+        Route("/health", health, methods=["GET"]),
+    ]
+    middleware = [
+        Middleware(CorrelationMiddleware),
+        Middleware(
+            MetricsMiddleware.from_telemetry,
+            telemetry=telemetry,
+            requests="starlette_requests_total",
+            duration="starlette_requests_processing_seconds",
+            constant_labels={"env": ENV, "service": SERVICE},
+        ),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app.state.telemetry = telemetry
+    app.state.registry = telemetry.registry
+    app.state.prompter = prompter
+    app.state.track = track
+    return app
