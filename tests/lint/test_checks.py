@@ -56,6 +56,8 @@ class Case:
 
 
 R = "rate(http_requests_total[5m])"
+#: a dashboard's templating with a datasource and a variable `s`
+WITH_S = {"list": [{"name": "datasource", "type": "datasource"}, {"name": "s", "type": "custom"}]}
 # the catalogue with Datadog names (http_requests_total -> http.requests, the 5xx counter derived from it)
 DATADOG = (
     CATALOGUE_SPEC
@@ -81,7 +83,15 @@ CASES = [
     # promql/syntax
     Case("promql/syntax", rules("rate(http_requests_total[5m]"), 1, with_catalogue=False),
     Case("promql/syntax", rules(f"{R} > 1"), 0, with_catalogue=False),
-    Case("promql/syntax", dashboard(panel('sum(rate(http_requests_total{route=~"$r"}[$__interval]))')), 0, "d.json"),
+    Case(
+        "promql/syntax",
+        dashboard(
+            panel('sum(rate(http_requests_total{route=~"$r"}[$__interval]))'),
+            templating={"list": [{"name": "datasource", "type": "datasource"}, {"name": "r", "type": "custom"}]},
+        ),
+        0,
+        "d.json",
+    ),
     # promql/series
     Case("promql/series", rules("rate(http_request_total[5m]) > 1"), 1),
     Case("promql/series", rules(f"{R} > 1 or up == 0"), 0),
@@ -93,7 +103,12 @@ CASES = [
     Case("promql/label_value", rules('rate(http_requests_total{status="500"}[5m]) > 1'), 1),
     Case("promql/label_value", rules('rate(http_requests_total{status=~"5.."}[5m]) > 1'), 1),
     Case("promql/label_value", rules('rate(http_requests_total{status=~"err.*"}[5m]) > 1'), 0),
-    Case("promql/label_value", dashboard(panel('sum(rate(http_requests_total{status="$s"}[5m]))')), 0, "d.json"),
+    Case(
+        "promql/label_value",
+        dashboard(panel('sum(rate(http_requests_total{status="$s"}[5m]))'), templating=WITH_S),
+        0,
+        "d.json",
+    ),
     # promql/counter
     Case("promql/counter", rules("http_requests_total > 100"), 1),
     Case("promql/counter", rules("sum(http_requests_total) > 100"), 1),
@@ -220,6 +235,9 @@ CASES = [
     Case("dashboard/datasource", dashboard(panel("up", datasource={"uid": "P1809F7CD0C75ACF3"})), 1, "d.json"),
     Case("dashboard/datasource", dashboard(templating={"list": []}), 1, "d.json"),
     Case("dashboard/datasource", dashboard(), 0, "d.json"),
+    # dashboard/variables (more in tests/lint/checks/test_dashboard_variables.py)
+    Case("dashboard/variables", dashboard(panel('sum(rate(http_requests_total{route="$route"}[5m]))')), 1, "d.json"),
+    Case("dashboard/variables", dashboard(), 0, "d.json"),
     # dashboard/rate_interval
     Case("dashboard/rate_interval", dashboard(panel(f"sum({R})")), 1, "d.json"),
     Case("dashboard/rate_interval", dashboard(panel("sum(rate(http_requests_total[$__rate_interval]))")), 0, "d.json"),
