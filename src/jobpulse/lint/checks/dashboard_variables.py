@@ -63,9 +63,9 @@ def _grafana_variable_queries(data: dict[str, Any], base: PathKey) -> Iterator[t
 def _scopes(ctx: Context) -> Iterator[tuple[PathKey, set[str], str]]:
     """(path prefix of a dashboard, the variables it defines, its title) for each dashboard of the document."""
     if ctx.doc.kind == SPEC and ctx.doc.catalogue is not None:
-        for i, dashboard in enumerate(ctx.doc.catalogue.wire.dashboards):
-            defined = {v.name for v in dashboard.variables} | {BUILT_DATASOURCE}
-            yield ("dashboards", i), defined, dashboard.title
+        for i, spec_dashboard in enumerate(ctx.doc.catalogue.wire.dashboards):
+            defined = {v.name for v in spec_dashboard.variables} | {BUILT_DATASOURCE}
+            yield ("dashboards", i), defined, spec_dashboard.title
     elif ctx.doc.kind == GRAFANA:
         for dashboard in ctx.doc.dashboards:
             yield dashboard.path, _grafana_defined(dashboard.data), dashboard.title
