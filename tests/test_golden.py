@@ -23,7 +23,7 @@ UPDATE = os.environ.get("JOBPULSE_UPDATE_GOLDEN") == "1"
 @pytest.mark.parametrize("spec_path", EXAMPLE_SPECS, ids=lambda p: p.parent.name)
 def test_build_matches_golden_files(spec_path: Path) -> None:
     # paths in artifacts are relative, so the spec's location does not leak into the output
-    files = render_all(compile_spec(load_spec(spec_path)))
+    files = render_all(compile_spec(load_spec(spec_path), kubernetes=True))  # --k8s: every artifact
     golden_dir = GOLDEN / spec_path.parent.name
     if UPDATE:
         shutil.rmtree(golden_dir, ignore_errors=True)

@@ -35,8 +35,20 @@ def default_out_dir(spec_path: Path) -> Path:
     help="Build even when `jobpulse lint` finds error-level problems in SPEC (and say so on stderr).",
 )
 @target_option
+@click.option(
+    "--k8s",
+    "kubernetes",
+    is_flag=True,
+    help="Also write kubernetes/: a PrometheusRule, a ServiceMonitor or PodMonitor per scrape endpoint, "
+    "and each dashboard as a ConfigMap for Grafana's sidecar.",
+)
 def build_command(
-    spec: Path, out_dir: Path | None, quiet: bool, ignore_lint_errors: bool, target: RuleTarget | None
+    spec: Path,
+    out_dir: Path | None,
+    quiet: bool,
+    ignore_lint_errors: bool,
+    target: RuleTarget | None,
+    kubernetes: bool,
 ) -> None:
     """Compile SPEC into Prometheus rules, Grafana dashboards, docs and promtool tests.
 
@@ -45,7 +57,7 @@ def build_command(
     """
     model = load_or_exit(spec)
     refuse_lint_errors(spec, override=ignore_lint_errors, target=target)
-    result = compile_spec(model, target)
+    result = compile_spec(model, target, kubernetes=kubernetes)
     out = out_dir or default_out_dir(spec)
     try:
         written = write_build(result, out)

@@ -11,9 +11,11 @@ from jobpulse.compile.canary_rules import canary_tests
 from jobpulse.compile.dashboards import build_dashboard
 from jobpulse.compile.datadog import datadog_dashboard, datadog_monitors
 from jobpulse.compile.docs import alerts_doc, metrics_doc
+from jobpulse.compile.kubernetes import kubernetes_resources
 from jobpulse.compile.llm_rules import llm_tests
 from jobpulse.compile.rule_target import fit_rule_file
 from jobpulse.compile.rules import rule_groups
+from jobpulse.compile.scrape import prometheus_scrape_configs, vmagent_config
 from jobpulse.compile.slo_dashboards import slo_dashboard
 from jobpulse.compile.slo_tests import all_slo_tests
 from jobpulse.compile.tests import TestGroup, test_files, test_group
@@ -48,8 +50,11 @@ class BuildResult:
         return f"prometheus/{self.spec.service.name}.rules.yml"
 
 
-def compile_spec(spec: Spec, target: RuleTarget | None = None) -> BuildResult:
-    """Every artifact of ``jobpulse build``; rule files fit ``target`` (default: the spec's ``lint.target``)."""
+def compile_spec(spec: Spec, target: RuleTarget | None = None, *, kubernetes: bool = False) -> BuildResult:
+    """Every artifact of ``jobpulse build``; rule files fit ``target`` (default: the spec's ``lint.target``).
+
+    ``kubernetes`` adds the Prometheus Operator and Grafana sidecar resources (``--k8s``).
+    """
     result = BuildResult(spec)
     rule_path = f"prometheus/{spec.service.name}.rules.yml"
     rule_file, dropped = fit_rule_file(rule_groups(spec), target or spec.rule_target)
@@ -57,10 +62,9 @@ def compile_spec(spec: Spec, target: RuleTarget | None = None) -> BuildResult:
     result.artifacts.append(Artifact(rule_path, "yaml", rule_file))
     dashboards = [*spec.dashboards, *(slo_dashboard(slo, spec.service.title) for slo in spec.slos)]
     dashboards += [rollout_dashboard(rollout, spec.service.title) for rollout in spec.rollouts]
-    for dashboard in dashboards:
-        result.artifacts.append(
-            Artifact(f"grafana/{dashboard.uid}.json", "json", build_dashboard(dashboard, spec.service))
-        )
+    built = [(dashboard.uid, build_dashboard(dashboard, spec.service)) for dashboard in dashboards]
+    for uid, content in built:
+        result.artifacts.append(Artifact(f"grafana/{uid}.json", "json", content))
     if spec.datadog is not None:
         for datadog in spec.datadog.dashboards:
             result.artifacts.append(Artifact(f"datadog/{datadog.uid}.json", "json", datadog_dashboard(datadog)))
@@ -70,6 +74,12 @@ def compile_spec(spec: Spec, target: RuleTarget | None = None) -> BuildResult:
             f"dashboard {dashboard!r}: panel {panel!r} has no `datadog` widget, so it is on Grafana only"
             for dashboard, panel in spec.datadog.skipped_panels
         ]
+    if spec.endpoints:
+        result.artifacts.append(Artifact("scrape/prometheus.yml", "yaml", prometheus_scrape_configs(spec)))
+        result.artifacts.append(Artifact("scrape/vmagent.yml", "yaml", vmagent_config(spec)))
+    if kubernetes:
+        for path, resource in kubernetes_resources(spec, rule_file, built).items():
+            result.artifacts.append(Artifact(path, "yaml", resource))
     result.artifacts.append(Artifact("alertmanager/alertmanager.yml", "yaml", alertmanager_config(spec)))
     result.artifacts.append(Artifact("docs/metrics.md", "markdown", metrics_doc(spec)))
     result.artifacts.append(Artifact("docs/alerts.md", "markdown", alerts_doc(spec)))

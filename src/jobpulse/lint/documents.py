@@ -23,12 +23,20 @@ RULES = "rules"
 PROMETHEUS_RULE = "prometheusrule"
 GRAFANA = "grafana"
 DATADOG = "datadog"
+#: ServiceMonitor, PodMonitor, ConfigMap (what `jobpulse build --k8s` writes beside a PrometheusRule): read, no PromQL
+KUBERNETES = "kubernetes"
+_KUBERNETES_KINDS = {
+    ("monitoring.coreos.com", "ServiceMonitor"),
+    ("monitoring.coreos.com", "PodMonitor"),
+    ("", "ConfigMap"),
+}
 KIND_NAMES = {
     SPEC: "jobpulse spec",
     RULES: "Prometheus rule file",
     PROMETHEUS_RULE: "PrometheusRule resource",
     GRAFANA: "Grafana dashboard",
     DATADOG: "Datadog monitors",
+    KUBERNETES: "Kubernetes resource (no PromQL to check)",
 }
 
 
@@ -136,6 +144,9 @@ def detect(data: Any) -> str | None:
             return SPEC
         if data.get("kind") == "PrometheusRule" and str(data.get("apiVersion", "")).startswith("monitoring.coreos.com"):
             return PROMETHEUS_RULE
+        group = str(data.get("apiVersion", "")).rpartition("/")[0]
+        if (group, data.get("kind")) in _KUBERNETES_KINDS:
+            return KUBERNETES
         if "groups" in data and isinstance(data["groups"], list):
             return RULES
         if "panels" in data or "rows" in data or isinstance(data.get("dashboard"), dict):

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from jobpulse.compile.build import Artifact, BuildResult
+from jobpulse.compile.kubernetes import JsonValue
 
 
 class _Dumper(yaml.SafeDumper):
@@ -32,6 +33,14 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _str)
+
+
+def _json_value(dumper: yaml.SafeDumper, value: JsonValue) -> yaml.ScalarNode:
+    """JSON text in a YAML string (a dashboard inside a ConfigMap), written as a literal block."""
+    return _str(dumper, json.dumps(value.data, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+_Dumper.add_representer(JsonValue, _json_value)
 
 
 def dump_yaml(data: Any) -> str:

@@ -13,6 +13,7 @@ from jobpulse.spec.datadog_resolve import resolve_datadog
 from jobpulse.spec.errors import Location, Problem, SpecError
 from jobpulse.spec.promql import VARIABLE_PLACEHOLDER, references
 from jobpulse.spec.rollout_resolve import resolve_rollouts
+from jobpulse.spec.scrape import resolve_kubernetes, resolve_scrape
 from jobpulse.spec.slo_resolve import resolve_slos
 from jobpulse.spec.targets import DEFAULT_TARGET, RuleTarget
 from jobpulse.spec.wire_llm import resolve_llm
@@ -185,6 +186,8 @@ class Resolver:
             tests=list(self.spec.tests),
             alertmanager=self.spec.alertmanager,
             rule_target=RuleTarget.parse(self.spec.lint.target) if self.spec.lint.target else DEFAULT_TARGET,
+            endpoints=resolve_scrape(self.spec.scrape, service.name, service.scrape_interval),
+            kubernetes=resolve_kubernetes(self.spec.kubernetes),
         )
         self.check_queries(result)
         result.slos = resolve_slos(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from jobpulse.spec import wire
 from jobpulse.spec.rollout import Rollout
+from jobpulse.spec.scrape import Endpoint, KubernetesConfig
 from jobpulse.spec.slo import SLO
 from jobpulse.spec.targets import DEFAULT_TARGET, RuleTarget
 from jobpulse.spec.wire_alertmanager import AlertmanagerSpec
@@ -235,6 +236,9 @@ class Spec:
     rule_target: RuleTarget = DEFAULT_TARGET
     #: the Datadog side (metric names, dashboards, monitors); None when the spec says nothing about Datadog
     datadog: Datadog | None = None
+    #: where the metrics are scraped (``scrape.endpoints``) and how Kubernetes resources are labelled
+    endpoints: tuple[Endpoint, ...] = ()
+    kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
 
     def metric(self, name: str) -> Metric:
         return self.metrics[name]

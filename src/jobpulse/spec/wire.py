@@ -17,6 +17,7 @@ from jobpulse.spec.wire_backtest import BacktestSpec
 from jobpulse.spec.wire_datadog import DatadogDashboardSpec, DatadogMonitorSpec, DatadogSpec, DatadogWidgetSpec
 from jobpulse.spec.wire_llm import LLMSpec
 from jobpulse.spec.wire_rollout import RolloutSpec
+from jobpulse.spec.wire_scrape import KubernetesSpec, ScrapeSpec
 from jobpulse.spec.wire_slo import SLOSpec
 from jobpulse.spec.wire_status import StatusPageSpec
 from jobpulse.spec.wire_variables import VariableSpec
@@ -353,6 +354,8 @@ class SpecV1(Strict):
     rollouts: list[RolloutSpec] = Field(default_factory=list)
     status_page: StatusPageSpec | None = None
     datadog: DatadogSpec | None = None
+    scrape: ScrapeSpec | None = None
+    kubernetes: KubernetesSpec | None = None
 
 
 def wire_schema() -> dict[str, Any]:
