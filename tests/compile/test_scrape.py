@@ -75,6 +75,15 @@ scrape:
     assert vmagent_config(spec)["scrape_configs"] == [api, batch]
 
 
+def test_target_groups_carry_their_labels(tmp_path: Path) -> None:
+    rollout = EXAMPLE_SPECS[0].parent.parent / "prompt_rollout" / "jobpulse.yaml"
+    (job,) = prometheus_scrape_configs(load_spec(rollout))["scrape_configs"]
+    assert job["static_configs"] == [
+        {"targets": ["api-baseline:8000"], "labels": {"track": "baseline"}},
+        {"targets": ["api-canary:8000"], "labels": {"track": "canary"}},
+    ]
+
+
 def test_a_spec_without_endpoints_writes_no_scrape_config(tmp_path: Path) -> None:
     spec_path = tmp_path / "jobpulse.yaml"
     spec_path.write_text(MINIMAL_SPEC)

@@ -77,14 +77,15 @@ def monitor(spec: Spec, endpoint: Endpoint) -> dict[str, Any]:
             "credentials": {"name": endpoint.token_secret, "key": endpoint.token_key},
         }
     pod = endpoint.kind == "pod"
+    spec_part: dict[str, Any] = {"selector": {"matchLabels": dict(endpoint.selector)}}
+    if endpoint.pod_labels:
+        spec_part["podTargetLabels"] = list(endpoint.pod_labels)
+    spec_part["podMetricsEndpoints" if pod else "endpoints"] = [scrape]
     return {
         "apiVersion": OPERATOR_API,
         "kind": "PodMonitor" if pod else "ServiceMonitor",
         "metadata": _metadata(spec, monitor_name(spec, endpoint), spec.kubernetes.monitor_labels),
-        "spec": {
-            "selector": {"matchLabels": dict(endpoint.selector)},
-            "podMetricsEndpoints" if pod else "endpoints": [scrape],
-        },
+        "spec": spec_part,
     }
 
 

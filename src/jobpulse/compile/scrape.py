@@ -27,7 +27,10 @@ def scrape_job(endpoint: Endpoint) -> dict[str, Any]:
         job["honor_labels"] = True
     if endpoint.token_file is not None:
         job["authorization"] = {"type": "Bearer", "credentials_file": endpoint.token_file}
-    job["static_configs"] = [{"targets": list(endpoint.targets)}]
+    job["static_configs"] = [
+        {"targets": list(group.targets), **({"labels": dict(group.labels)} if group.labels else {})}
+        for group in endpoint.groups
+    ]
     return job
 
 

@@ -4,14 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jobpulse.spec.wire_scrape import KubernetesSpec, ScrapeSpec
+from jobpulse.spec.wire_scrape import EndpointSpec, KubernetesSpec, ScrapeSpec
 
-__all__ = ["PUSHGATEWAY_SELECTOR", "Endpoint", "KubernetesConfig", "resolve_kubernetes", "resolve_scrape"]
+__all__ = [
+    "PUSHGATEWAY_SELECTOR",
+    "Endpoint",
+    "KubernetesConfig",
+    "TargetGroup",
+    "resolve_kubernetes",
+    "resolve_scrape",
+]
 
 #: the label the prometheus-community Helm chart puts on the Pushgateway's Service
 PUSHGATEWAY_SELECTOR = {"app.kubernetes.io/name": "prometheus-pushgateway"}
 #: where the Prometheus Operator mounts a Secret listed in ``Prometheus.spec.secrets``
 OPERATOR_SECRETS = "/etc/prometheus/secrets"
+
+
+@dataclass(frozen=True)
+class TargetGroup:
+    """Hosts scraped with the same extra target labels."""
+
+    targets: tuple[str, ...]
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -24,13 +39,18 @@ class Endpoint:
     port: int
     port_name: str
     scheme: str
-    targets: tuple[str, ...]
+    groups: tuple[TargetGroup, ...]
     interval: str
     selector: dict[str, str]
     description: str = ""
     token_secret: str | None = None  # Kubernetes Secret with the bearer token
     token_key: str = "token"  # noqa: S105 -- the name of the Secret key, not a secret
     token_file: str | None = None  # the same token as a file, for static scrape configs
+    pod_labels: tuple[str, ...] = ()  # Kubernetes Pod labels copied onto the series
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(t for group in self.groups for t in group.targets)
 
     @property
     def honor_labels(self) -> bool:
@@ -67,16 +87,23 @@ def resolve_scrape(spec: ScrapeSpec | None, service: str, scrape_interval: str) 
                 port=e.port,
                 port_name=e.port_name,
                 scheme=e.scheme,
-                targets=tuple(e.targets or [f"{e.name}:{e.port}"]),
+                groups=_groups(e),
                 interval=e.interval or scrape_interval,
                 selector=dict(e.selector or default_selector),
                 description=e.description,
                 token_secret=secret,
                 token_key=key or "token",
                 token_file=file,
+                pod_labels=tuple(e.pod_labels),
             )
         )
     return tuple(endpoints)
+
+
+def _groups(endpoint: EndpointSpec) -> tuple[TargetGroup, ...]:
+    if endpoint.groups is not None:
+        return tuple(TargetGroup(tuple(g.targets), dict(g.labels)) for g in endpoint.groups)
+    return (TargetGroup(tuple(endpoint.targets or [f"{endpoint.name}:{endpoint.port}"])),)
 
 
 def resolve_kubernetes(spec: KubernetesSpec | None) -> KubernetesConfig:

@@ -13,7 +13,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["EndpointAuthSpec", "EndpointSpec", "KubernetesSpec", "ScrapeSpec", "check_k8s_labels"]
+__all__ = [
+    "EndpointAuthSpec",
+    "EndpointSpec",
+    "KubernetesSpec",
+    "ScrapeSpec",
+    "TargetGroupSpec",
+    "check_k8s_labels",
+]
 
 DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 #: a DNS-1123 label: Kubernetes names of namespaces and ports' Services, Prometheus job names here
@@ -64,6 +71,38 @@ class EndpointAuthSpec(_Strict):
     )
 
 
+_PROM_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+class TargetGroupSpec(_Strict):
+    """Hosts that share extra target labels (``track: canary``)."""
+
+    targets: list[str] = Field(min_length=1)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, value: list[str]) -> list[str]:
+        return _check_targets(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _PROM_LABEL.match(name) or name.startswith("__") or name in ("job", "instance"):
+                raise ValueError(f"expected a target label name (not job, instance or __*), got {name!r}")
+        return value
+
+
+def _check_targets(value: list[str]) -> list[str]:
+    for target in value:
+        if not _TARGET.match(target) or not 0 < int(target.rsplit(":", 1)[1]) < 65536:
+            raise ValueError(f"expected host:port, got {target!r}")
+    if len(set(value)) != len(value):
+        raise ValueError("a host is listed twice")
+    return value
+
+
 class EndpointSpec(_Strict):
     """One scraped endpoint: a metrics path on a port, served by every host listed in ``targets``."""
 
@@ -81,6 +120,15 @@ class EndpointSpec(_Strict):
         min_length=1,
         description="host:port of every host (multi-process mode: one /metrics per host); default <name>:<port>",
     )
+    groups: list[TargetGroupSpec] | None = Field(
+        default=None,
+        min_length=1,
+        description="instead of `targets`: hosts with extra target labels (a rollout's `track`)",
+    )
+    pod_labels: list[str] = Field(
+        default_factory=list,
+        description="Kubernetes Pod labels copied onto the series (the monitors' podTargetLabels)",
+    )
     interval: str | None = Field(default=None, description="scrape interval (default: service.scrape_interval)")
     selector: dict[str, str] | None = Field(
         default=None,
@@ -92,12 +140,19 @@ class EndpointSpec(_Strict):
     @field_validator("targets")
     @classmethod
     def _targets(cls, value: list[str] | None) -> list[str] | None:
-        for target in value or []:
-            if not _TARGET.match(target) or not 0 < int(target.rsplit(":", 1)[1]) < 65536:
-                raise ValueError(f"expected host:port, got {target!r}")
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError("`targets` lists a host twice")
+        return None if value is None else _check_targets(value)
+
+    @field_validator("pod_labels")
+    @classmethod
+    def _pod_labels(cls, value: list[str]) -> list[str]:
+        check_k8s_labels(dict.fromkeys(value, ""))
         return value
+
+    @model_validator(mode="after")
+    def _one_target_form(self) -> EndpointSpec:
+        if self.targets is not None and self.groups is not None:
+            raise ValueError("give either `targets` or `groups`, not both")
+        return self
 
     @field_validator("interval")
     @classmethod
