@@ -158,9 +158,14 @@ def create_app(
     time_scale: float = 1.0,
     workdir: Path | None = None,
     seed: int | None = None,
+    dogstatsd: tuple[str, int] | None = None,
     **_: Any,
 ) -> Starlette:
-    """The API. Without ``broker_url`` a private Redis is started on loopback (needs redis-server)."""
+    """The API. Without ``broker_url`` a private Redis is started on loopback (needs redis-server).
+
+    With ``dogstatsd=(host, port)`` every metric update also goes to that DogStatsD server (a Datadog agent;
+    ``jobpulse demo`` passes a local listener), with the spec's Datadog names and the track's version tag.
+    """
     scenario = DEMO_SCENARIOS.get(scenario, scenario)
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}")
@@ -168,7 +173,16 @@ def create_app(
         raise ValueError(f"track must be one of {', '.join(TRACKS)}")
     world = SCENARIOS[scenario]
     version = TRACKS[track]
-    telemetry = Telemetry.from_file(spec_path, registry=CollectorRegistry() if registry is None else registry)
+    sinks = []
+    if dogstatsd is not None:
+        from jobpulse.runtime.dogstatsd import DogStatsdSink
+        from jobpulse.spec.load import load_spec
+
+        host, port = dogstatsd
+        sinks.append(DogStatsdSink(load_spec(spec_path), host=host, port=port, constant_tags=[f"version:{version}"]))
+    telemetry = Telemetry.from_file(
+        spec_path, registry=CollectorRegistry() if registry is None else registry, sinks=sinks
+    )
     prompter = Prompter(broker_url, database_url)
     rng = random.Random(seed)
     m = telemetry.metric
@@ -313,6 +327,8 @@ def create_app(
             prompter.celery.close()
         if prompter.engine is not None:
             prompter.engine.dispose()
+        for sink in sinks:
+            sink.close()
         if prompter.redis is not None:
             prompter.redis.stop()
         if prompter.own_workdir and prompter.workdir is not None:

@@ -33,6 +33,7 @@ EXTRAS: dict[str, str] = {
     "canary": "jobpulse canary",
     "demo": "jobpulse demo",
     "status": "jobpulse status serve",
+    "datadog": "DogStatsD at runtime (jobpulse.runtime.dogstatsd)",
     "all": "every integration and command",
 }
 

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.live import Live
 
 from jobpulse.compile import compile_spec
+from jobpulse.demo.dogstatsd import DogStatsdListener
 from jobpulse.demo.example import Example
 from jobpulse.demo.monitoring import Monitoring, StatusWebhook, start_monitoring
 from jobpulse.demo.server import AppServer
@@ -173,22 +174,37 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
         token_file = workdir / "status-token"
         token_file.write_text(status_token + "\n")
         token_file.chmod(0o600)
-        app = example.create_app(
-            **_supported_kwargs(
-                example.create_app,
-                spec_path=example.spec_path,
-                registry=registry,
-                backend="worker",
-                scenario=options.scenario,
-                preview_dir=previews,
-                status_storage=workdir / "status.db",
-                status_token=status_token,
+        extra: dict[str, Any] = {}
+        listener = None
+        if "dogstatsd" in inspect.signature(example.create_app).parameters:
+            # what the example sends to DogStatsD lands in a local listener: what Datadog would receive
+            listener = DogStatsdListener(workdir / "dogstatsd.txt").start()
+            extra["dogstatsd"] = listener.address
+            _say(
+                console, f"DogStatsD:    udp://{listener.address[0]}:{listener.address[1]}  (lines in {listener.path})"
             )
-        )
-        status = token_file if spec.status_page is not None else None
-        await _serve_and_watch(
-            options, console, app, registry, metrics, result.rule_file, workdir, stop, summary, status
-        )
+        try:
+            app = example.create_app(
+                **_supported_kwargs(
+                    example.create_app,
+                    spec_path=example.spec_path,
+                    registry=registry,
+                    backend="worker",
+                    scenario=options.scenario,
+                    preview_dir=previews,
+                    status_storage=workdir / "status.db",
+                    status_token=status_token,
+                    **extra,
+                )
+            )
+            status = token_file if spec.status_page is not None else None
+            await _serve_and_watch(
+                options, console, app, registry, metrics, result.rule_file, workdir, stop, summary, status
+            )
+        finally:
+            if listener is not None:
+                listener.stop()
+                summary.notes.append(listener.summary())
         if previews.is_dir():
             summary.previews = sum(1 for _ in previews.iterdir())
         if metrics is not None:

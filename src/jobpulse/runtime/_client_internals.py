@@ -100,6 +100,12 @@ def adder(child: Any) -> Callable[[float], None] | None:
     return inc
 
 
+def gauge_value(child: Any) -> float:
+    """A gauge child's current value (what DogStatsD is sent after ``inc``/``dec``/``set``)."""
+    value = getattr(child, "_value", None)
+    return float(value.get()) if value is not None and hasattr(value, "get") else math.nan
+
+
 def observer(child: Any) -> Callable[[float], None] | None:
     """``observe(amount)`` for a histogram child, as prometheus_client does it, with a binary search."""
     import bisect

@@ -8,8 +8,9 @@ raises into the host application unless ``strict=True`` (meant for tests).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
@@ -22,12 +23,20 @@ from jobpulse.spec.model import Metric, Spec
 if TYPE_CHECKING:
     from jobpulse.runtime.exposition import MetricsApp
 
-__all__ = ["OTHER", "Instrument", "LabelError", "Telemetry", "key_getter"]
+__all__ = ["OTHER", "Instrument", "LabelError", "Telemetry", "UpdateSink", "key_getter"]
 _COLLECTORS: dict[str, type[Counter] | type[Gauge] | type[Histogram]] = {
     "counter": Counter,
     "gauge": Gauge,
     "histogram": Histogram,
 }
+
+
+class UpdateSink(Protocol):
+    """Receives every update of the catalogue's metrics: it wraps each child once, when it is created."""
+
+    def wrap(self, metric: Metric, child: Any, values: tuple[str, ...], registry: Any) -> Any: ...
+
+    def flush(self) -> None: ...
 
 
 class Instrument:
@@ -42,7 +51,9 @@ class Instrument:
         self._n = len(self.names)
         self._key = key_getter(self.names)
         # clean label values (as given) → child; a metric without labels is its own child
-        self._children: dict[tuple[object, ...], Any] = {} if self.names else {(): collector}
+        self._children: dict[tuple[object, ...], Any] = (
+            {} if self.names else {(): telemetry.wrap(metric, collector, ())}
+        )
         # bounded values containing __other__ → child (finite: at most the budgets' product)
         self._other_children: dict[tuple[str, ...], Any] = {}
         self._budgets = {
@@ -75,7 +86,7 @@ class Instrument:
     def resolve(self, values: tuple[object, ...]) -> tuple[Any, bool]:
         """Bound the values, return (child, clean); a clean child is cached for next time."""
         if not self.names:
-            return self.collector, True
+            return self._children[()], True
         if len(values) != len(self.names):
             raise LabelError(f"{self.metric.name} takes {len(self.names)} label values, got {len(values)}")
         bounded: list[str] = []
@@ -90,13 +101,14 @@ class Instrument:
                     value = OTHER
                 bounded.append(value)
         if clean:
-            child = self.collector.labels(*bounded)
+            child = self._telemetry.wrap(self.metric, self.collector.labels(*bounded), tuple(bounded))
             self._children[tuple(values)] = child
             return child, True
         key = tuple(bounded)
         child = self._other_children.get(key)
         if child is None:
-            child = self._other_children[key] = self.collector.labels(*bounded)
+            child = self._telemetry.wrap(self.metric, self.collector.labels(*bounded), key)
+            self._other_children[key] = child
         return child, False
 
     def _fix_names(self, values: dict[str, object]) -> tuple[str, ...]:
@@ -131,8 +143,17 @@ class Instrument:
 class Telemetry:
     """The runtime side of a spec: every catalogue metric registered in one registry."""
 
-    def __init__(self, spec: Spec, *, registry: CollectorRegistry | None = REGISTRY, strict: bool = False) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        *,
+        registry: CollectorRegistry | None = REGISTRY,
+        strict: bool = False,
+        sinks: Sequence[UpdateSink] = (),
+    ) -> None:
+        """``sinks`` also receive every update (e.g. :class:`jobpulse.runtime.dogstatsd.DogStatsdSink`)."""
         self.spec = spec
+        self.sinks = tuple(sinks)
         self.registry = registry
         self.strict = strict
         self.overflows = overflow_counter(registry)
@@ -153,10 +174,26 @@ class Telemetry:
 
     @classmethod
     def from_file(
-        cls, path: str | Path, *, registry: CollectorRegistry | None = REGISTRY, strict: bool = False
+        cls,
+        path: str | Path,
+        *,
+        registry: CollectorRegistry | None = REGISTRY,
+        strict: bool = False,
+        sinks: Sequence[UpdateSink] = (),
     ) -> Telemetry:
         """Load a spec file and register its metrics in ``registry``."""
-        return cls(load_spec(path), registry=registry, strict=strict)
+        return cls(load_spec(path), registry=registry, strict=strict, sinks=sinks)
+
+    def wrap(self, metric: Metric, child: Any, values: tuple[str, ...]) -> Any:
+        """``child`` as every sink wants it (each update also sent elsewhere); ``child`` itself without sinks."""
+        for sink in self.sinks:
+            child = sink.wrap(metric, child, values, self.registry)
+        return child
+
+    def flush(self) -> None:
+        """Send what the sinks buffered (DogStatsD flushes by itself, at the end of jobs and at exit)."""
+        for sink in self.sinks:
+            sink.flush()
 
     def metric(self, name: str) -> Instrument:
         try:

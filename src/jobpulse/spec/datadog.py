@@ -73,6 +73,16 @@ class DatadogCatalogue:
         return sorted(self._by_name)
 
 
+def dotted_catalogue(metrics: dict[str, Metric]) -> DatadogCatalogue:
+    """Every catalogue metric under the default rule's name (a spec without a ``datadog`` section)."""
+    return DatadogCatalogue(
+        {
+            name: DatadogMetric(metric, dotted_name(metric), DATADOG_TYPES[metric.type])
+            for name, metric in metrics.items()
+        }
+    )
+
+
 def unit_scale(metric: Metric, unit: str | None) -> float:
     """Multiplier from the metric's unit to the Datadog unit (seconds → milliseconds: 1000)."""
     if unit is None or metric.unit not in _UNIT_SECONDS:
