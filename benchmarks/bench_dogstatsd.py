@@ -35,7 +35,7 @@ PORT = _SINK.getsockname()[1]
 
 
 def client() -> DogStatsd:
-    statsd = DogStatsd(
+    return DogStatsd(
         host="127.0.0.1",
         port=PORT,
         disable_buffering=False,
@@ -44,7 +44,6 @@ def client() -> DogStatsd:
         origin_detection_enabled=False,
         constant_tags=["service:prompter-api"],
     )
-    return statsd
 
 
 def telemetry(spec: Spec, *, prometheus: bool = True) -> Telemetry:
