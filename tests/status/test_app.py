@@ -226,7 +226,7 @@ async def test_component_status_follows_checks_and_heartbeats(tmp_path: Path) ->
             return list(range(self.count))
 
     heartbeats = Workers()
-    service = StatusService(spec(), tmp_path / "s.db", checker=checker, heartbeats=heartbeats)
+    service = StatusService(spec(), tmp_path / "s.db", checker=checker, heartbeats=heartbeats, cache_seconds=0)
     try:
         app = StatusApp(service, token=TOKEN)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as c:
@@ -252,3 +252,23 @@ async def test_unknown_paths_and_methods(client: httpx.AsyncClient) -> None:
     assert (await client.get(HOOK)).status_code == 405
     head = await client.head("/status")
     assert head.status_code == 200 and head.content == b""
+
+
+async def test_readers_share_one_snapshot_per_second_and_writes_refresh_it(tmp_path: Path) -> None:
+    up = {"postgres": True}
+    checker = HealthChecker([CallableCheck("postgres", lambda: up["postgres"])], interval=0, registry=None)
+    service = StatusService(spec(), tmp_path / "s.db", checker=checker, cache_seconds=60)
+    try:
+        app = StatusApp(service, token=TOKEN)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as c:
+            for _ in range(20):
+                assert (await c.get("/status/api/v2/status.json")).status_code == 200
+            assert checker.runs == 1  # twenty readers, one read of the checks
+            up["postgres"] = False
+            assert (await c.get("/status/api/v2/status.json")).json()["status"]["indicator"] == "none"  # cached
+            await c.post(HOOK, json=payload(alert("ApiSlow", severity="warning")), headers=AUTH)  # a write
+            doc = (await c.get("/status/api/v2/summary.json")).json()
+            assert doc["status"]["indicator"] == "critical"  # fresh: the incident and the check both show
+            assert len(doc["incidents"]) == 1
+    finally:
+        service.close()

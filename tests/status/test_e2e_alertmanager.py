@@ -34,17 +34,28 @@ metrics:
   - name: shop_queue_depth
     type: gauge
     help: Jobs waiting.
+  - name: shop_jobs_total
+    type: counter
+    help: Jobs done.
+  - name: shop_jobs_failed_total
+    type: counter
+    help: Jobs failed.
 alerts:
   - name: QueueStuck
     expr: shop_queue_depth > 10
     severity: critical
     summary: 'Jobs are stuck <b>in the queue</b>'
     description: 'Queue depth is {{ $value }}.'
+slos:
+  - name: jobs
+    description: 95% of jobs succeed
+    objective: 95
+    sli: {events: {bad: shop_jobs_failed_total, total: shop_jobs_total}}
 status_page:
   title: Shop status
   components:
     - {name: api, title: API, alerts: []}
-    - {name: workers, title: Workers, alerts: [QueueStuck]}
+    - {name: workers, title: Workers, alerts: [QueueStuck], slos: [jobs]}
 """
 GROUP_WAIT, GROUP_INTERVAL = 1.0, 4.0
 
@@ -56,12 +67,12 @@ def _app(telemetry: Telemetry, service: StatusService) -> Starlette:
 
 
 @contextmanager
-def _status_app(spec_path: Path, db: Path) -> Iterator[tuple[str, Telemetry]]:
+def _status_app(spec_path: Path, db: Path) -> Iterator[tuple[str, Telemetry, StatusService]]:
     telemetry = Telemetry.from_file(spec_path, registry=CollectorRegistry())
-    service = StatusService(load_spec(spec_path), db)
+    service = StatusService(load_spec(spec_path), db, slo_cache_seconds=0)
     try:
         with serve(_app(telemetry, service)) as url:
-            yield url, telemetry
+            yield url, telemetry, service
     finally:
         service.close()
 
@@ -86,7 +97,7 @@ def test_a_fault_opens_an_incident_and_its_end_resolves_it(
     rules = tmp_path / "build"
     write_build(compile_spec(load_spec(spec_path)), rules)
     db = tmp_path / "status.db"
-    with _status_app(spec_path, db) as (url, telemetry):
+    with _status_app(spec_path, db) as (url, telemetry, service):
         alertmanager = AlertmanagerServer(
             config=_alertmanager_config(spec_path, url, tmp_path / "token"),
             workdir=tmp_path / "am",
@@ -108,6 +119,14 @@ def test_a_fault_opens_an_incident_and_its_end_resolves_it(
                 gauge.set(3)
                 wait_for(lambda: prometheus.query("shop_queue_depth"), timeout=30)
                 assert client.get("/status/incidents").json()["incidents"] == []
+                # the SLO: 1 failed job of 100 against a 95% objective, read from Prometheus' recording rules
+                service.read_slos_from(prometheus.url)
+                telemetry.metric("shop_jobs_total").inc(100)
+                telemetry.metric("shop_jobs_failed_total").inc(1)
+                slo = wait_for(lambda: _slo(client) if (_slo(client) or {}).get("attainment") else None, timeout=30)
+                assert 98.5 < slo["attainment"] < 99.5, slo
+                assert 0.7 < slo["error_budget_remaining"] < 0.9, slo
+                assert "95% of jobs succeed" in client.get("/status").text
 
                 gauge.set(50)  # the fault
                 firing = wait_for(lambda: [a for a in prometheus.alerts() if a["state"] == "firing"], timeout=30)
@@ -146,11 +165,17 @@ def test_a_fault_opens_an_incident_and_its_end_resolves_it(
             prometheus.stop()
             alertmanager.stop()
     # the status service restarts on the same storage: nothing lost
-    with _status_app(spec_path, db) as (url, _telemetry):
+    with _status_app(spec_path, db) as (url, _telemetry, _service):
         history = httpx.get(url + "/status/history").json()["incidents"]
         assert [i["id"] for i in history] == [incident["id"]]
         assert [u["status"] for u in history[0]["incident_updates"]] == ["resolved", "investigating"]
         assert "Jobs are stuck" in httpx.get(url + "/status").text
+
+
+def _slo(client: httpx.Client) -> dict[str, Any] | None:
+    components = client.get("/status/api/v2/components.json").json()["components"]
+    workers = next(c for c in components if c["id"] == "workers")
+    return workers["slos"][0] if workers["slos"] else None
 
 
 def _deliveries(db: Path) -> dict[str, int]:

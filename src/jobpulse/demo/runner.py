@@ -33,6 +33,7 @@ from jobpulse.demo.stats import JobMetrics, RegistryWindow, Snapshot, merge, pro
 from jobpulse.demo.view import DemoSummary, ViewInfo, render, status_line, summary_lines
 from jobpulse.render.files import write_build
 from jobpulse.spec.model import Spec
+from jobpulse.status import StatusApp
 
 __all__ = ["DEMO_DIR", "DemoError", "DemoOptions", "print_summary", "run_demo"]
 
@@ -266,6 +267,9 @@ async def _serve_and_watch(
             _say(console, f"Alertmanager: {monitoring.alertmanager.url}")
         if monitoring.prometheus is not None:
             summary.urls["prometheus"] = monitoring.prometheus.url
+            status_app = getattr(getattr(app, "state", None), "status", None)
+            if isinstance(status_app, StatusApp) and status_app.ready:
+                status_app.service.read_slos_from(monitoring.prometheus.url)  # SLO attainment on the page
             _say(console, f"Prometheus:   {monitoring.prometheus.url}  (alerts at /alerts, rules at /rules)")
         for note in monitoring.notes:
             _say(console, note, style="yellow")

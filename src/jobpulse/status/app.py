@@ -49,6 +49,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 LOGGER = logging.getLogger("jobpulse.status")
+PAGE_HISTORY = 25  # resolved incidents on the HTML page; /status/history has up to 1000
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: Alertmanager's payloads are a few KiB per alert
 _ID = re.compile(r"^[0-9a-f]{12}$")
 _INCIDENT_UPDATES = re.compile(r"^/api/incidents/([^/]+)/updates$")
@@ -148,6 +149,11 @@ class StatusApp:
     def service(self, value: StatusService) -> None:
         self._service = value
 
+    @property
+    def ready(self) -> bool:
+        """Whether the service has been set (requests answer 503 until then)."""
+        return self._service is not None
+
     # -- dispatch -------------------------------------------------------------------------------------
     def _relative(self, scope: Scope) -> str:
         path: str = scope.get("path", "")
@@ -188,9 +194,12 @@ class StatusApp:
 
     # -- reads ----------------------------------------------------------------------------------------
     async def html(self, scope: Scope, send: Send) -> None:
-        snapshot = await self.service.snapshot()
+        snapshot = await self.service.snapshot(history_limit=PAGE_HISTORY)
         body = render_page(
-            snapshot, feed_path=self._link(scope, "/feed.atom"), summary_path=self._link(scope, "/api/v2/summary.json")
+            snapshot,
+            feed_path=self._link(scope, "/feed.atom"),
+            summary_path=self._link(scope, "/api/v2/summary.json"),
+            history_path=self._link(scope, "/history"),
         )
         headers = [
             (b"content-type", b"text/html; charset=utf-8"),
@@ -210,19 +219,19 @@ class StatusApp:
         return (root + self.prefix if under_prefix else root) + sub
 
     async def incidents(self, scope: Scope, send: Send) -> None:
-        await _json(scope, send, 200, incidents_json(await self.service.snapshot()))
+        await _json(scope, send, 200, incidents_json(await self.service.snapshot(history_limit=0)))
 
     async def history(self, scope: Scope, send: Send) -> None:
         await _json(scope, send, 200, history_json(await self.service.snapshot(history_limit=_limit(scope))))
 
     async def summary(self, scope: Scope, send: Send) -> None:
-        await _json(scope, send, 200, summary_json(await self.service.snapshot()))
+        await _json(scope, send, 200, summary_json(await self.service.snapshot(history_limit=0)))
 
     async def status(self, scope: Scope, send: Send) -> None:
-        await _json(scope, send, 200, status_json(await self.service.snapshot()))
+        await _json(scope, send, 200, status_json(await self.service.snapshot(history_limit=0)))
 
     async def components(self, scope: Scope, send: Send) -> None:
-        snapshot = await self.service.snapshot()
+        snapshot = await self.service.snapshot(history_limit=0)
         doc = {**status_json(snapshot), "components": [component_json(s, snapshot) for s in snapshot.components]}
         doc.pop("status")
         await _json(scope, send, 200, doc)
@@ -235,7 +244,7 @@ class StatusApp:
         await _json(scope, send, 200, doc)
 
     async def scheduled(self, scope: Scope, send: Send) -> None:
-        snapshot = await self.service.snapshot()
+        snapshot = await self.service.snapshot(history_limit=0)
         doc = {
             **status_json(snapshot),
             "scheduled_maintenances": [maintenance_json(m, snapshot) for m in snapshot.maintenances],

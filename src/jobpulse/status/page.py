@@ -142,7 +142,7 @@ def _maintenance(item: Maintenance, names: dict[str, str], now: float) -> str:
     )
 
 
-def render_page(snapshot: Snapshot, *, feed_path: str, summary_path: str) -> str:
+def render_page(snapshot: Snapshot, *, feed_path: str, summary_path: str, history_path: str = "history") -> str:
     page = snapshot.page
     indicator, description = snapshot.indicator
     names = {c.name: c.title for c in page.components}
@@ -200,7 +200,9 @@ def render_page(snapshot: Snapshot, *, feed_path: str, summary_path: str) -> str
 {maintenance_section}
 <section aria-labelledby="h-components"><h2 id="h-components">Components</h2>
 <div class="card"><ul class="components">{"".join(components)}</ul></div></section>
-<section aria-labelledby="h-history"><h2 id="h-history">Incident history</h2>{history}</section>
+<section aria-labelledby="h-history"><h2 id="h-history">Incident history</h2>{history}
+<p class="muted">Every incident of the last {page.history_days} days:
+<a href="{escape(history_path)}">history (JSON)</a>, <a href="{escape(feed_path)}">Atom feed</a>.</p></section>
 </main>
 <footer class="muted">Updated {_when(snapshot.now)} · <a href="{escape(feed_path)}">Atom feed</a> ·
 <a href="{escape(summary_path)}">summary.json</a> · jobpulse</footer>

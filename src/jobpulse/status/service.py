@@ -53,6 +53,8 @@ class StatusService:
         checker: Any = None,
         heartbeats: Any = None,
         prometheus_url: str | None = None,
+        slo_cache_seconds: float = 30.0,
+        cache_seconds: float = 1.0,
     ) -> None:
         if spec.status_page is None:
             raise ValueError(f"{spec.path} has no `status_page` section")
@@ -61,19 +63,38 @@ class StatusService:
         self.store = storage if isinstance(storage, StatusStore) else StatusStore.open(storage, self.page)
         self.checker = checker
         self.heartbeats = heartbeats
+        self.cache_seconds = cache_seconds
+        self._cache: dict[int, tuple[float, Snapshot]] = {}
+        self._generation = 0
         names = {n for c in self.page.components for n in c.slos}
-        self.slos = PrometheusSLOs([s for s in spec.slos if s.name in names], prometheus_url)
+        self.slos = PrometheusSLOs([s for s in spec.slos if s.name in names], prometheus_url, ttl=slo_cache_seconds)
 
     def close(self) -> None:
         self.store.close()
 
+    def read_slos_from(self, prometheus_url: str | None) -> None:
+        """Read SLO attainment from this Prometheus from now on (e.g. once it has started)."""
+        self.slos.url = prometheus_url.rstrip("/") if prometheus_url else None
+        self.slos.clear()
+        self._changed()
+
     # -- writes ---------------------------------------------------------------------------------------
+    def _changed(self) -> None:
+        self._generation += 1
+        self._cache.clear()
+
     async def deliver(self, payload: WebhookPayload) -> DeliveryResult:
-        return await asyncio.to_thread(self.store.apply_alertmanager, payload)
+        try:
+            return await asyncio.to_thread(self.store.apply_alertmanager, payload)
+        finally:
+            self._changed()
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Run a store method in a worker thread."""
-        return await asyncio.to_thread(getattr(self.store, method), *args, **kwargs)
+        """Run a store method (a write) in a worker thread."""
+        try:
+            return await asyncio.to_thread(getattr(self.store, method), *args, **kwargs)
+        finally:
+            self._changed()
 
     # -- reads ----------------------------------------------------------------------------------------
     async def _checks(self) -> list[Any] | None:
@@ -96,6 +117,18 @@ class StatusService:
             return None
 
     async def snapshot(self, *, history_limit: int = 100) -> Snapshot:
+        """The page's state now; reused for ``cache_seconds`` (writes through this service clear it), so a
+        crowd of readers costs at most one read of the storage per interval."""
+        cached = self._cache.get(history_limit)
+        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+            return cached[1]
+        generation = self._generation
+        snapshot = await self._snapshot(history_limit)
+        if generation == self._generation:  # no write happened meanwhile
+            self._cache[history_limit] = (time.monotonic(), snapshot)
+        return snapshot
+
+    async def _snapshot(self, history_limit: int) -> Snapshot:
         now = time.time()
         since = now - self.page.history_days * 86400.0
         checks, workers, slos = await asyncio.gather(self._checks(), self._workers(), self.slos.readings())
@@ -125,7 +158,7 @@ class StatusService:
     ) -> tuple[list[Incident], list[Incident], list[Incident], list[Maintenance]]:
         return (
             self.store.unresolved(),
-            self.store.history(since, limit),
+            self.store.history(since, limit) if limit > 0 else [],
             self.store.overlapping(since, now),
             self.store.maintenances(since),
         )

@@ -48,6 +48,9 @@ class PrometheusSLOs:
         self.timeout = timeout
         self._cache: tuple[float, dict[str, SLOReading]] | None = None
 
+    def clear(self) -> None:
+        self._cache = None
+
     def unknown(self) -> dict[str, SLOReading]:
         return {name: self._reading(slo, None, None) for name, slo in self.slos.items()}
 
