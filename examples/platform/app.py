@@ -579,6 +579,8 @@ def create_app(
             )
             stack.callback(service.close)
             status.service = service
+            await service.start(interval=health_interval)  # check/heartbeat outages go into the uptime bars
+            stack.push_async_callback(service.stop)
             current = Platform(
                 telemetry,
                 engine,

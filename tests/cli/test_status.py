@@ -79,6 +79,6 @@ def test_migrate_creates_the_schema(tmp_path: Path) -> None:
     spec = write_spec(tmp_path)
     result = CliRunner().invoke(cli, ["status", "migrate", str(spec), "--storage", str(tmp_path / "s.db")])
     assert result.exit_code == 0, result.output
-    assert "schema version 1" in result.output
+    assert "schema version 2" in result.output
     bad = CliRunner().invoke(cli, ["status", "migrate", str(spec), "--storage", "postgresql://u:hunter2@127.0.0.1:1/x"])
     assert bad.exit_code == 2 and "hunter2" not in bad.output and "u:***@" in bad.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -271,4 +272,33 @@ async def test_readers_share_one_snapshot_per_second_and_writes_refresh_it(tmp_p
             assert doc["status"]["indicator"] == "critical"  # fresh: the incident and the check both show
             assert len(doc["incidents"]) == 1
     finally:
+        service.close()
+
+
+async def test_a_check_outage_is_recorded_into_the_history_bars(tmp_path: Path) -> None:
+    up = {"postgres": True}
+    checker = HealthChecker([CallableCheck("postgres", lambda: up["postgres"])], interval=0, registry=None)
+    service = StatusService(spec(), tmp_path / "s.db", checker=checker, cache_seconds=0)
+    try:
+        assert await service.record_health() == 0
+        up["postgres"] = False
+        await service.start(interval=0.05)
+        app = StatusApp(service, token=TOKEN)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as c:
+            for _ in range(100):
+                history = (await c.get("/status/history")).json()
+                api = next(x for x in history["components"] if x["id"] == "api")
+                if api["days"][-1]["status"] == "major_outage":
+                    break
+                await asyncio.sleep(0.05)
+            assert api["days"][-1]["status"] == "major_outage"  # from the recorded check outage, no incident
+            up["postgres"] = True
+            for _ in range(100):
+                if len(service.store.health_events(0)["api"]) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert [s for _, s in service.store.health_events(0)["api"]] == ["major_outage", "operational"]
+            assert (await c.get("/status/api/v2/status.json")).json()["status"]["indicator"] == "none"
+    finally:
+        await service.stop()
         service.close()

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobpulse.spec.wire_status import Component, StatusPage
-from jobpulse.status.model import Incident, Maintenance, worst
+from jobpulse.status.model import STATUS_TEXT, Incident, Maintenance, worst
 
-__all__ = ["ComponentState", "DayBar", "component_states", "overall_indicator", "uptime_bars"]
+__all__ = ["ComponentState", "DayBar", "component_states", "health_states", "overall_indicator", "uptime_bars"]
 
 DOWNTIME_WEIGHT = {"major_outage": 1.0, "partial_outage": 0.3}
 DAY = 86400.0
@@ -49,10 +49,32 @@ def component_states(
     now: float,
 ) -> list[ComponentState]:
     """``checks`` are health check results (objects with ``name``, ``up``, ``critical``, ``message``)."""
-    by_name = {c.name: c for c in checks or ()}
+    health = health_states(page, checks=checks, live_workers=live_workers)
     open_incidents = [i for i in incidents if not i.resolved]
     active = [m for m in maintenances if m.status(now) == "in_progress"]
     out: list[ComponentState] = []
+    for component in page.components:
+        from_health, why = health[component.name]
+        statuses: list[str] = [from_health]
+        reasons: list[str] = list(why)
+        for incident in open_incidents:
+            affected = incident.components.get(component.name)
+            if affected is not None:
+                statuses.append(affected)
+                reasons.append(f"incident: {incident.name}")
+        if any(component.name in m.components for m in active):
+            statuses.append("under_maintenance")
+            reasons.append("maintenance in progress")
+        out.append(ComponentState(component, worst(statuses), tuple(reasons)))
+    return out
+
+
+def health_states(
+    page: StatusPage, *, checks: Sequence[Any] | None, live_workers: int | None
+) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Each component's status from its health checks and heartbeats alone, with the reasons."""
+    by_name = {c.name: c for c in checks or ()}
+    out: dict[str, tuple[str, tuple[str, ...]]] = {}
     for component in page.components:
         statuses: list[str] = []
         reasons: list[str] = []
@@ -64,15 +86,7 @@ def component_states(
         if component.min_workers is not None and live_workers is not None and live_workers < component.min_workers:
             statuses.append("major_outage" if live_workers == 0 else "partial_outage")
             reasons.append(f"{live_workers} of at least {component.min_workers} workers are sending heartbeats")
-        for incident in open_incidents:
-            status = incident.components.get(component.name)
-            if status is not None:
-                statuses.append(status)
-                reasons.append(f"incident: {incident.name}")
-        if any(component.name in m.components for m in active):
-            statuses.append("under_maintenance")
-            reasons.append("maintenance in progress")
-        out.append(ComponentState(component, worst(statuses), tuple(reasons)))
+        out[component.name] = (worst(statuses), tuple(reasons))
     return out
 
 
@@ -104,9 +118,18 @@ def uptime_bars(
     *,
     days: int,
     now: float,
+    health: Sequence[tuple[float, str]] = (),
 ) -> list[DayBar]:
-    """One bar per UTC day, oldest first, ending today; today's uptime counts the hours so far."""
+    """One bar per UTC day, oldest first, ending today; today's uptime counts the hours so far.
+
+    ``health`` is the component's status changes from its checks and heartbeats, (since, status), oldest first.
+    """
     today = _day_start(now)
+    periods = [
+        (status, at, health[k + 1][0] if k + 1 < len(health) else now)
+        for k, (at, status) in enumerate(health)
+        if status != "operational"
+    ]
     relevant = [i for i in incidents if component.name in i.components]
     windows = [m for m in maintenances if component.name in m.components and not m.cancelled]
     bars: list[DayBar] = []
@@ -126,11 +149,17 @@ def uptime_bars(
             statuses.append(status)
             names.append(incident.name)
             down += max(overlap, 0.0) * DOWNTIME_WEIGHT.get(status, 0.0)
+        for status, begin, until in periods:
+            overlap = min(until, end) - max(begin, start)
+            if overlap > 0:
+                statuses.append(status)
+                names.append(f"{STATUS_TEXT[status]} (health checks or heartbeats)")
+                down += overlap * DOWNTIME_WEIGHT.get(status, 0.0)
         for window in windows:
             if window.scheduled_for < end and window.scheduled_until > start:
                 statuses.append("under_maintenance")
         date = dt.datetime.fromtimestamp(start, tz=dt.UTC).strftime("%Y-%m-%d")
-        uptime = max(0.0, 1.0 - down / length)
+        uptime = max(0.0, 1.0 - min(down, length) / length)
         bars.append(DayBar(date, worst(statuses), uptime, tuple(dict.fromkeys(names))))
     return bars
 

@@ -93,6 +93,20 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX deliveries_received ON deliveries (received_at)",
         ),
     ),
+    (
+        2,
+        (
+            # status changes that come from health checks and heartbeats (not from incidents), for the uptime bars
+            """CREATE TABLE component_events (
+                component TEXT NOT NULL,
+                since DOUBLE PRECISION NOT NULL,
+                status TEXT NOT NULL,
+                reasons TEXT NOT NULL,
+                PRIMARY KEY (component, since)
+            )""",
+            "CREATE INDEX component_events_since ON component_events (since)",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -11,7 +12,14 @@ from typing import Any
 
 from jobpulse.spec.model import Spec
 from jobpulse.spec.wire_status import StatusPage
-from jobpulse.status.components import ComponentState, DayBar, component_states, overall_indicator, uptime_bars
+from jobpulse.status.components import (
+    ComponentState,
+    DayBar,
+    component_states,
+    health_states,
+    overall_indicator,
+    uptime_bars,
+)
 from jobpulse.status.model import Incident, Maintenance
 from jobpulse.status.slos import PrometheusSLOs, SLOReading
 from jobpulse.status.store import DeliveryResult, StatusStore
@@ -66,6 +74,7 @@ class StatusService:
         self.cache_seconds = cache_seconds
         self._cache: dict[int, tuple[float, Snapshot]] = {}
         self._generation = 0
+        self._background: asyncio.Task[None] | None = None
         names = {n for c in self.page.components for n in c.slos}
         self.slos = PrometheusSLOs([s for s in spec.slos if s.name in names], prometheus_url, ttl=slo_cache_seconds)
 
@@ -116,6 +125,40 @@ class StatusService:
             LOGGER.warning("reading worker heartbeats failed", exc_info=True)
             return None
 
+    # -- health history -------------------------------------------------------------------------------
+    async def record_health(self) -> int:
+        """Store the components' status from checks and heartbeats where it changed (for the uptime bars)."""
+        if self.checker is None and self.heartbeats is None:
+            return 0
+        checks, workers = await asyncio.gather(self._checks(), self._workers())
+        if checks is None and workers is None:
+            return 0  # nothing could be read: say nothing rather than "operational"
+        states = health_states(self.page, checks=checks, live_workers=workers)
+        changed: int = await asyncio.to_thread(self.store.record_health, states)
+        if changed:
+            self._changed()
+        return changed
+
+    async def start(self, interval: float = 15.0) -> None:
+        """Record health changes every ``interval`` seconds in a background task (call from your lifespan)."""
+        if self._background is None or self._background.done():
+            self._background = asyncio.get_running_loop().create_task(self._record_forever(max(interval, 0.05)))
+
+    async def stop(self) -> None:
+        task, self._background = self._background, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _record_forever(self, every: float) -> None:
+        while True:
+            try:
+                await self.record_health()
+            except Exception:  # storage away for a moment: try again next interval
+                LOGGER.warning("recording component health failed", exc_info=True)
+            await asyncio.sleep(every)
+
     async def snapshot(self, *, history_limit: int = 100) -> Snapshot:
         """The page's state now; reused for ``cache_seconds`` (writes through this service clear it), so a
         crowd of readers costs at most one read of the storage per interval."""
@@ -132,12 +175,16 @@ class StatusService:
         now = time.time()
         since = now - self.page.history_days * 86400.0
         checks, workers, slos = await asyncio.gather(self._checks(), self._workers(), self.slos.readings())
-        unresolved, history, overlapping, maintenances = await asyncio.to_thread(self._read, since, now, history_limit)
+        unresolved, history, overlapping, maintenances, health = await asyncio.to_thread(
+            self._read, since, now, history_limit
+        )
         states = component_states(
             self.page, checks=checks, live_workers=workers, incidents=unresolved, maintenances=maintenances, now=now
         )
         bars = {
-            c.name: uptime_bars(c, overlapping, maintenances, days=self.page.history_days, now=now)
+            c.name: uptime_bars(
+                c, overlapping, maintenances, days=self.page.history_days, now=now, health=health.get(c.name, [])
+            )
             for c in self.page.components
         }
         return Snapshot(
@@ -155,10 +202,11 @@ class StatusService:
 
     def _read(
         self, since: float, now: float, limit: int
-    ) -> tuple[list[Incident], list[Incident], list[Incident], list[Maintenance]]:
+    ) -> tuple[list[Incident], list[Incident], list[Incident], list[Maintenance], dict[str, list[tuple[float, str]]]]:
         return (
             self.store.unresolved(),
             self.store.history(since, limit) if limit > 0 else [],
             self.store.overlapping(since, now),
             self.store.maintenances(since),
+            self.store.health_events(since),
         )

@@ -325,6 +325,43 @@ class StatusStore:
             tx.execute("UPDATE maintenances SET cancelled = 1, updated_at = ? WHERE id = ?", (now, maintenance_id))
         return True
 
+    # -- health: status changes from checks and heartbeats ---------------------------------------------
+    def record_health(self, statuses: Mapping[str, tuple[str, tuple[str, ...]]], now: float | None = None) -> int:
+        """Store each component's status from its checks and heartbeats when it changed; returns how many did."""
+        now = time.time() if now is None else now
+        changed = 0
+        with self.db.transaction() as tx:
+            tx.lock("jobpulse-status-health")
+            for component, (status, reasons) in sorted(statuses.items()):
+                rows = tx.execute(
+                    "SELECT status FROM component_events WHERE component = ? ORDER BY since DESC LIMIT 1", (component,)
+                )
+                if (rows[0][0] if rows else "operational") == status:
+                    continue
+                tx.execute(
+                    "INSERT INTO component_events (component, since, status, reasons) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (component, since) DO NOTHING",
+                    (component, now, status, _dumps(list(reasons))),
+                )
+                changed += 1
+        return changed
+
+    def health_events(self, since: float) -> dict[str, list[tuple[float, str]]]:
+        """Per component, its (since, status) changes from ``since`` on, led by the one in force at ``since``."""
+        out: dict[str, list[tuple[float, str]]] = {}
+        with self.db.transaction() as tx:
+            before = tx.execute(
+                "SELECT e.component, e.since, e.status FROM component_events e WHERE e.since = (SELECT MAX(since)"
+                " FROM component_events l WHERE l.component = e.component AND l.since < ?)",
+                (since,),
+            )
+            after = tx.execute(
+                "SELECT component, since, status FROM component_events WHERE since >= ? ORDER BY since", (since,)
+            )
+        for component, at, status in [*before, *after]:
+            out.setdefault(component, []).append((float(at), status))
+        return out
+
     # -- reading --------------------------------------------------------------------------------------
     def _get(self, tx: Tx, incident_id: str, *, lock: bool = False) -> Incident | None:
         if lock:
