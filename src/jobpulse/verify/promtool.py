@@ -9,12 +9,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from jobpulse.compile.build import BuildResult
 from jobpulse.compile.tests import TestGroup, test_file
 from jobpulse.render.files import dump_yaml, write_build
+from jobpulse.spec.promql import references
 from jobpulse.spec.slo import duration_seconds
 from jobpulse.verify.binaries import require_binary
 
@@ -72,6 +74,59 @@ def evaluation_steps(group: TestGroup) -> int:
     return int(max(times, default=0.0) // interval) + 1
 
 
+def needed_groups(all_groups: list[dict[str, Any]], test: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rule groups a promtool test group can observe: those holding the alerts it tests, and the groups
+    recording what those (and its PromQL expressions) read, transitively; all of them when in doubt.
+
+    promtool evaluates every loaded group at every step, so a test of one alert over a day of samples pays for
+    every other group too (the platform example's SLO groups made its day-long KPI tests 10x slower). Groups are
+    evaluated independently, so leaving out the ones nothing observed reads changes no result.
+    """
+    producers: dict[str, set[int]] = {}
+    for index, group in enumerate(all_groups):
+        for rule in group.get("rules") or []:
+            name = rule.get("alert") or rule.get("record")
+            if isinstance(name, str):
+                producers.setdefault(name, set()).add(index)
+
+    def reads(expr: str) -> set[str] | None:
+        try:
+            refs = references(expr)
+        except ValueError:
+            return None
+        names = {selector.name for selector in refs.selectors}
+        if "" in names or names & {"ALERTS", "ALERTS_FOR_STATE"}:
+            return None  # a selector without a metric name, or alert state: anything may matter
+        return names
+
+    wanted: set[int] = set()
+    pending: list[str] = []
+    for case in test.get("alert_rule_test") or []:
+        alert = case.get("alertname")
+        if alert not in producers:
+            return all_groups
+        wanted |= producers[alert]
+    for case in test.get("promql_expr_test") or []:
+        names = reads(str(case.get("expr", "")))
+        if names is None:
+            return all_groups
+        pending += sorted(names)
+    queue = sorted(wanted)
+    while queue or pending:
+        if queue:
+            for rule in all_groups[queue.pop()].get("rules") or []:
+                names = reads(str(rule.get("expr", "")))
+                if names is None:
+                    return all_groups
+                pending += sorted(names)
+        while pending:
+            for index in producers.get(pending.pop(), ()):
+                if index not in wanted:
+                    wanted.add(index)
+                    queue.append(index)
+    return [group for index, group in enumerate(all_groups) if index in wanted]
+
+
 def run_tests(
     result: BuildResult,
     *,
@@ -92,17 +147,19 @@ def run_tests(
         write_build(result, build_dir)
         rules = (build_dir / result.rule_file).resolve()
         all_groups = yaml.safe_load(rules.read_text())["groups"]
-        single: dict[str, Path] = {}
+        subsets: dict[tuple[str, ...], Path] = {}
         jobs: list[tuple[Path, str, int]] = []
         for index, group in enumerate(result.test_groups):
-            rule_file = rules
             if group.rule_group is not None:
-                # a generated SLO/LLM test needs only its own rule group: evaluating the others is wasted time
-                if group.rule_group not in single:
-                    subset = [g for g in all_groups if g["name"] == group.rule_group]
-                    single[group.rule_group] = base / f"rules_{len(single):03d}.yml"
-                    single[group.rule_group].write_text(dump_yaml({"groups": subset or all_groups}))
-                rule_file = single[group.rule_group]
+                # a generated SLO/LLM test needs only its own rule group
+                subset = [g for g in all_groups if g["name"] == group.rule_group] or all_groups
+            else:
+                subset = needed_groups(all_groups, group.body)
+            key = tuple(g["name"] for g in subset)
+            if key not in subsets:
+                subsets[key] = base / f"rules_{len(subsets):03d}.yml"
+                subsets[key].write_text(dump_yaml({"groups": subset}))
+            rule_file = subsets[key]
             path = base / f"test_{index:03d}.yml"
             path.write_text(dump_yaml(test_file(str(rule_file), group.evaluation_interval, [group])))
             jobs.append((path, group.name, evaluation_steps(group)))
