@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from jobpulse.spec.errors import SpecError
 from jobpulse.spec.load import load_spec, load_spec_text
@@ -126,3 +129,41 @@ def test_rollout_alert_name_must_not_clash() -> None:
     )
     problems = _problems(text)
     assert any("its alert 'V2CanaryWorse' clashes" in p for p in problems), problems
+
+
+# --- property: any mutation of the rollouts section loads or fails with located errors, never a crash -------
+
+LOCATED = re.compile(r"^spec\.yaml:\d+:\d+: error: ", re.MULTILINE)
+FIELD_VALUES = st.sampled_from(
+    ["0", "-1", "100", "150", "1m", "5s", "x", "''", "[]", "{}", "null", "'{a=\"b\"}'", "canary", "either", "1e9"]
+)
+FIELDS = [
+    "label", "canary", "baseline", "interval", "confidence", "pass_score", "matchers", "weight", "min_duration",
+    "min_events", "baseline_window", "direction", "allowed_relative", "allowed_absolute", "critical", "quantile",
+    "histogram", "numerator", "denominator",
+]  # fmt: skip
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_rollouts_load_or_fail_located(data: st.DataObject) -> None:
+    text = FIXTURE.read_text()
+    head, rollouts = text[: text.index("rollouts:")], text[text.index("rollouts:") :]
+    for _ in range(data.draw(st.integers(1, 3))):
+        field = data.draw(st.sampled_from(FIELDS))
+        value = data.draw(FIELD_VALUES)
+        rollouts = re.sub(rf"({field}: )[^,}}\n]+", lambda m, value=value: m.group(1) + value, rollouts, count=1)
+    try:
+        load_spec_text(head + rollouts, "spec.yaml")
+    except SpecError as exc:
+        assert exc.problems
+        for line in str(exc).splitlines():
+            assert LOCATED.match(line), line
+
+
+def test_a_spec_test_may_name_the_rollout_alert() -> None:
+    text = _spec(BASE) + (
+        "tests:\n  - name: quiet\n    input_series: [{series: 'checkout_requests_total{track=\"canary\"}', "
+        "values: '0+1x10'}]\n    alert_rule_test: [{eval_time: 5m, alertname: V2CanaryWorse}]\n"
+    )
+    assert load_spec_text(text, "spec.yaml").tests[0].alert_rule_test[0].alertname == "V2CanaryWorse"

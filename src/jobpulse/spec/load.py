@@ -450,6 +450,7 @@ class Resolver:
     def check_tests(self, spec: model.Spec) -> None:
         alert_names = {a.name for a in spec.alerts} | {s.alert_name for s in spec.slos}
         alert_names |= {s.absent_alert_name for s in spec.slos if s.absent_enabled}
+        alert_names |= {r.alert_name for r in spec.rollouts}
         for i, test in enumerate(spec.tests):
             for k, case in enumerate(test.alert_rule_test):
                 if case.alertname not in alert_names:
