@@ -246,12 +246,22 @@ def _matches(op: str, pattern: str, value: str) -> bool:
     return hit if op == "=~" else not hit
 
 
+def _side_labels(rollout: Rollout, side: str, metric: Metric) -> dict[str, str] | None:
+    """The side's label and the rollout's own matchers, as concrete label values (None: not expressible)."""
+    own = _concrete(SeriesRef(metric.name, rollout.matchers), metric) if rollout.matchers else {}
+    if own is None:
+        return None
+    return {**own, rollout.label: rollout.canary if side == "canary" else rollout.baseline}
+
+
 def _ratio_inputs(
     spec: Spec, rollout: Rollout, metric: Compared, side: str, events: int, hits: int, minutes: int
 ) -> list[dict[str, str]] | None:
     assert metric.numerator is not None and metric.denominator is not None
-    side_label = {rollout.label: rollout.canary if side == "canary" else rollout.baseline}
     num_metric = spec.series_index()[metric.numerator.name][0]
+    side_label = _side_labels(rollout, side, num_metric)
+    if side_label is None:
+        return None
     hit_labels = _concrete(metric.numerator, num_metric)
     if hit_labels is None:
         return None
@@ -278,10 +288,12 @@ def _ratio_inputs(
 
 def _latency_inputs(
     spec: Spec, rollout: Rollout, metric: Compared, side: str, events: int, slow: bool, minutes: int
-) -> list[dict[str, str]]:
+) -> list[dict[str, str]] | None:
     histogram = spec.metrics[metric.histogram or ""]
     assert histogram.buckets is not None
-    side_label = {rollout.label: rollout.canary if side == "canary" else rollout.baseline}
+    side_label = _side_labels(rollout, side, histogram)
+    if side_label is None:
+        return None
     matchers = _concrete(metric.bucket, histogram) or {}
     # every observation in the second bucket, or (slow) in the last finite one
     lands = len(histogram.buckets) - 1 if slow else min(1, len(histogram.buckets) - 1)
@@ -332,9 +344,9 @@ def canary_tests(spec: Spec) -> list[TestGroup]:
                     ("a canary like its baseline stays silent", False, per_minute, False),
                     ("a starved canary stays silent", True, 1, False),
                 ):
-                    both = _latency_inputs(spec, rollout, metric, "canary", events, slow, minutes)
-                    both += _latency_inputs(spec, rollout, metric, "baseline", baseline_rate, False, minutes)
-                    cases.append((title, both, fires))
+                    canary = _latency_inputs(spec, rollout, metric, "canary", events, slow, minutes)
+                    base = _latency_inputs(spec, rollout, metric, "baseline", baseline_rate, False, minutes)
+                    cases.append((title, None if canary is None or base is None else canary + base, fires))
             expected = [
                 {
                     "exp_labels": {"rollout": rollout.name, "metric": metric.name, **alert_labels(rollout, metric)},
