@@ -118,7 +118,7 @@ def test_every_resource_of_every_example_validates(spec_path: Path, tmp_path: Pa
     kinds = [r["kind"] for r in resources.values()]
     assert kinds.count("PrometheusRule") == 1
     assert kinds.count("ServiceMonitor") + kinds.count("PodMonitor") == len(spec.endpoints) > 0
-    assert kinds.count("ConfigMap") == len(spec.dashboards) + len(spec.slos)
+    assert kinds.count("ConfigMap") == len(spec.dashboards) + len(spec.slos) + len(spec.rollouts)
     for path, resource in resources.items():
         assert problems(resource) == [], path
         assert len(json.dumps(resource)) < LAST_APPLIED_LIMIT, f"{path} is too large for kubectl apply"
