@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 import jobpulse.logging as jlog
 from jobpulse.runtime.context import CorrelationMiddleware
-from jobpulse.runtime.middleware import MetricsMiddleware
+from jobpulse.runtime.http import MetricsMiddleware
 
 TARGET = 0.5  # jobpulse metrics-only overhead: at most half the overhead of the cheapest other library
 PATH = "/users/42"

@@ -24,7 +24,7 @@ import jobpulse.logging as jlog
 from jobpulse import Telemetry
 from jobpulse.runtime import context
 from jobpulse.runtime.context import CorrelationMiddleware, RequestContext, parse_traceparent, valid_request_id
-from jobpulse.runtime.middleware import MetricsMiddleware
+from jobpulse.runtime.http import MetricsMiddleware
 from tests.helpers import write_spec
 from tests.test_middleware import call
 

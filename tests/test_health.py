@@ -17,13 +17,8 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from jobpulse.runtime.health import (
-    CallableCheck,
-    HealthApp,
-    HealthChecker,
-    HttpCheck,
-    sanitize_message,
-)
+from jobpulse.integrations.http import HttpCheck
+from jobpulse.runtime.health import CallableCheck, HealthApp, HealthChecker, sanitize_message
 from jobpulse.verify.servers import free_port
 
 pytestmark = pytest.mark.anyio
@@ -323,3 +318,15 @@ metrics:
     await checker.refresh()
     assert sample(registry, "jobpulse_dependency_up", dependency="db") == 0.0
     assert sample(registry, "jobpulse_dependency_check_duration_seconds_count", dependency="db") == 1.0
+
+
+def test_the_checks_old_import_paths_still_work() -> None:
+    """HttpCheck and PostgresCheck moved to jobpulse.integrations; jobpulse.runtime.health still names them."""
+    from jobpulse.integrations.postgres import PostgresCheck
+    from jobpulse.runtime import health
+
+    assert health.HttpCheck is HttpCheck
+    assert health.PostgresCheck is PostgresCheck
+    assert {"HttpCheck", "PostgresCheck"} <= set(health.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'RedisCheck'"):
+        _ = health.RedisCheck

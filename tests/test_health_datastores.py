@@ -19,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from jobpulse.integrations.postgres import PostgresCheck
 from jobpulse.integrations.redis import RedisCheck
 from jobpulse.runtime.exposition import MetricsApp
-from jobpulse.runtime.health import CallableCheck, HealthApp, HealthChecker, PostgresCheck
+from jobpulse.runtime.health import CallableCheck, HealthApp, HealthChecker
 from jobpulse.verify.datastores import PostgresServer, RedisServer
 from jobpulse.verify.servers import free_port
 from tests.datastores_fixtures import DATASTORE_PASSWORD, serve

@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 
 from jobpulse import Telemetry
 from jobpulse.logging import JsonFormatter
-from jobpulse.runtime.middleware import PRESETS, MetricsMiddleware, Preset
+from jobpulse.runtime.http import PRESETS, MetricsMiddleware, Preset
 from tests.helpers import write_spec
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -517,3 +517,12 @@ async def test_requests_in_progress_rise_and_fall() -> None:
     await asyncio.gather(*calls)
     assert value(registry, "starlette_requests_in_progress") == 0
     assert value(registry, "starlette_requests_total", path="/slow", status_code="200") == 4
+
+
+def test_the_old_module_path_still_works() -> None:
+    """The middleware moved to jobpulse.runtime.http; jobpulse.runtime.middleware re-exports it."""
+    from jobpulse.runtime import http, middleware
+
+    for name in middleware.__all__:
+        assert getattr(middleware, name) is getattr(http, name)
+    assert {"MetricsMiddleware", "PRESETS", "Preset", "HttpMetric", "DEFAULT_SKIP_PATHS"} <= set(middleware.__all__)

@@ -41,7 +41,7 @@ import jobpulse.logging as jlog
 from jobpulse import Job, Telemetry
 from jobpulse.runtime import context
 from jobpulse.runtime.context import CorrelationMiddleware, RequestContext, valid_request_id
-from jobpulse.runtime.middleware import MetricsMiddleware
+from jobpulse.runtime.http import MetricsMiddleware
 
 __all__ = [
     "FAULT_SCENARIOS",

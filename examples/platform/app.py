@@ -50,11 +50,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from jobpulse import Job, Telemetry
+from jobpulse.integrations.postgres import PostgresCheck
 from jobpulse.integrations.redis import RedisCheck
 from jobpulse.integrations.sqlalchemy import instrument_engine
-from jobpulse.runtime.health import HealthApp, HealthChecker, PostgresCheck
+from jobpulse.runtime.health import HealthApp, HealthChecker
 from jobpulse.runtime.heartbeat import Heartbeat, HeartbeatMonitor
-from jobpulse.runtime.middleware import MetricsMiddleware
+from jobpulse.runtime.http import MetricsMiddleware
 from jobpulse.status import StatusApp, StatusService
 
 __all__ = ["FAULT_SCENARIOS", "SPEC_PATH", "Faults", "Platform", "create_app"]

@@ -17,9 +17,9 @@ from jobpulse._version import __version__ as __version__
 
 if TYPE_CHECKING:
     from jobpulse.runtime.context import CorrelationMiddleware, RequestContext
+    from jobpulse.runtime.http import MetricsMiddleware
     from jobpulse.runtime.labels import LabelError
     from jobpulse.runtime.metrics import Telemetry
-    from jobpulse.runtime.middleware import MetricsMiddleware
     from jobpulse.runtime.tracker import Job, JobTracker
     from jobpulse.spec.errors import SpecError
     from jobpulse.spec.load import load_spec
@@ -42,7 +42,7 @@ _HOMES = {
     "Job": "jobpulse.runtime.tracker",
     "JobTracker": "jobpulse.runtime.tracker",
     "LabelError": "jobpulse.runtime.labels",
-    "MetricsMiddleware": "jobpulse.runtime.middleware",
+    "MetricsMiddleware": "jobpulse.runtime.http",
     "RequestContext": "jobpulse.runtime.context",
     "SpecError": "jobpulse.spec.errors",
     "Telemetry": "jobpulse.runtime.metrics",

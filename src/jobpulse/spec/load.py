@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from jobpulse.spec import model, wire
 from jobpulse.spec.datadog_resolve import resolve_datadog
 from jobpulse.spec.errors import Location, Problem, SpecError
-from jobpulse.spec.promql import VARIABLE_PLACEHOLDER, references
+from jobpulse.spec.located import located_problems
+from jobpulse.spec.queries import SCRAPE_SERIES, closest, query_problems
 from jobpulse.spec.rollout_resolve import resolve_rollouts
 from jobpulse.spec.scrape import resolve_kubernetes, resolve_scrape
 from jobpulse.spec.slo_resolve import resolve_slos
@@ -19,6 +18,8 @@ from jobpulse.spec.targets import DEFAULT_TARGET, RuleTarget
 from jobpulse.spec.wire_llm import resolve_llm
 from jobpulse.spec.wire_status import StatusPage, resolve_status_page
 from jobpulse.spec.yamlpos import PathKey, Positions, dotted, load_yaml
+
+__all__ = ["SCRAPE_SERIES", "Resolver", "load_spec", "load_spec_text", "query_problems"]
 
 
 def load_spec(path: str | Path) -> model.Spec:
@@ -43,110 +44,8 @@ def load_spec_text(text: str, file: str = "<spec>") -> model.Spec:
     try:
         spec = wire.SpecV1.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(_problems(exc, data, positions)) from None
+        raise SpecError(located_problems(exc, data, positions)) from None
     return Resolver(spec, positions, Path(file)).resolve()
-
-
-# --- pydantic errors → located problems ---------------------------------------------------------------
-
-
-def _problems(exc: ValidationError, data: Any, positions: Positions) -> list[Problem]:
-    problems: list[Problem] = []
-    seen: set[tuple[PathKey, str]] = set()
-    errors = exc.errors(include_url=False)
-    # a misspelt key shows up twice (unknown 'hlep', missing 'help'): report only the unknown key
-    typos: set[PathKey] = set()
-    for err in errors:
-        if err["type"] == "extra_forbidden":
-            path = _data_path(err["loc"], data)
-            for guess in difflib.get_close_matches(str(path[-1]), _field_names(path[:-1]), n=1):
-                typos.add((*path[:-1], guess))
-    for err in errors:
-        path = _data_path(err["loc"], data)
-        kind = err["type"]
-        if kind == "missing" and path in typos:
-            continue
-        if kind == "extra_forbidden":
-            key = path[-1] if path else ""
-            message = f"unknown key {key!r}; expected {_expected_keys(path[:-1], key)}"
-            location = positions.locate(path, key=True)
-        elif kind == "missing":
-            message = f"missing required key {err['loc'][-1]!r}"
-            location = positions.locate(path[:-1] if path and path[-1] == err["loc"][-1] else path)
-        else:
-            message = _message(err)
-            location = positions.locate(path)
-        marker = (path, message)
-        if marker in seen:
-            continue
-        seen.add(marker)
-        problems.append(Problem(location, dotted(path), message))
-    return sorted(problems, key=lambda p: (p.location.line, p.location.column))
-
-
-def _data_path(loc: tuple[int | str, ...], data: Any) -> PathKey:
-    """Keep only the parts of a pydantic error location that exist in the data (drops union tags)."""
-    path: list[str | int] = []
-    node = data
-    for part in loc:
-        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and not part.startswith(("function-", "list[")):
-            # a key that is not in the data: missing or extra → report at it, under its parent
-            path.append(part)
-            break
-    return tuple(path)
-
-
-def _model_at(path: PathKey) -> type[BaseModel] | None:
-    current: Any = wire.SpecV1
-    for part in path:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return None
-        fields = current.model_fields
-        name = next((n for n, f in fields.items() if (f.alias or n) == part), None)
-        if name is None:
-            return None
-        current = _inner_model(fields[name].annotation)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _inner_model(annotation: Any) -> Any:
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _inner_model(arg)
-        if isinstance(found, type) and issubclass(found, BaseModel):
-            return found
-    return annotation
-
-
-def _field_names(parent: PathKey) -> list[str]:
-    cls = _model_at(parent)
-    return [] if cls is None else [f.alias or n for n, f in cls.model_fields.items()]
-
-
-def _expected_keys(parent: PathKey, key: str | int) -> str:
-    names = _field_names(parent)
-    if not names:
-        return "no such key here"
-    close = difflib.get_close_matches(str(key), names, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return "one of " + ", ".join(names) + hint
-
-
-def _message(err: Any) -> str:
-    msg: str = err["msg"]
-    msg = msg.removeprefix("Value error, ")
-    if msg.startswith("Input should be "):
-        msg = "expected " + msg.removeprefix("Input should be ")
-        if "input" in err and not isinstance(err["input"], dict | list):
-            msg += f", got {err['input']!r}"
-    return msg
 
 
 # --- resolution and cross-checks ----------------------------------------------------------------------
@@ -275,7 +174,7 @@ class Resolver:
                 where = ("jobs", i, "metrics", role)
                 metric = metrics.get(name)
                 if metric is None:
-                    self.problem(where, f"unknown metric {name!r}; the catalogue has {_closest(name, metrics)}")
+                    self.problem(where, f"unknown metric {name!r}; the catalogue has {closest(name, metrics)}")
                     continue
                 if metric.type not in types:
                     self.problem(where, f"{role} must be a {' or '.join(types)}, but {name} is a {metric.type}")
@@ -456,82 +355,5 @@ class Resolver:
                 if case.alertname not in alert_names:
                     self.problem(
                         ("tests", i, "alert_rule_test", k, "alertname"),
-                        f"unknown alert {case.alertname!r}; the spec has {_closest(case.alertname, alert_names)}",
+                        f"unknown alert {case.alertname!r}; the spec has {closest(case.alertname, alert_names)}",
                     )
-
-
-#: Series Prometheus adds for every scraped target; queries may use them without a catalogue entry.
-SCRAPE_SERIES = frozenset(
-    {
-        "up",
-        "scrape_duration_seconds",
-        "scrape_samples_scraped",
-        "scrape_samples_post_metric_relabeling",
-        "scrape_series_added",
-    }
-)
-
-
-def query_problems(
-    query: str,
-    index: dict[str, tuple[model.Metric, tuple[str, ...]]],
-    target_labels: tuple[str, ...],
-) -> list[str]:
-    """Problems with a query against the catalogue: syntax, unknown metrics, labels and label values."""
-    try:
-        refs = references(query)
-    except ValueError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
-        return [f"invalid PromQL: {first}"]
-    problems: list[str] = []
-    known_labels: set[str] = set(target_labels) | refs.created_labels
-    for selector in refs.selectors:
-        if not selector.name:
-            continue
-        entry = index.get(selector.name)
-        if entry is None and selector.name in SCRAPE_SERIES:
-            # written by Prometheus itself for every target (e.g. ServiceDown: up == 0); target labels only
-            for matcher in selector.matchers:
-                if matcher.label not in target_labels and matcher.label != "__name__":
-                    problems.append(
-                        f"unknown label {matcher.label!r} on {selector.name}; it only has the target labels "
-                        + ", ".join(target_labels)
-                    )
-            continue
-        if entry is None:
-            problems.append(f"unknown metric {selector.name!r}; the catalogue has {_closest(selector.name, index)}")
-            continue
-        metric, extra = entry
-        valid = set(metric.label_names) | set(extra) | set(target_labels) | {"__name__"}
-        known_labels |= valid
-        for matcher in selector.matchers:
-            if matcher.label not in valid:
-                problems.append(
-                    f"unknown label {matcher.label!r} on {selector.name}; its labels are "
-                    + ", ".join(sorted(valid - {"__name__"}))
-                )
-                continue
-            label = metric.label(matcher.label)
-            if (
-                label is not None
-                and label.values is not None
-                and matcher.op == "="
-                and VARIABLE_PLACEHOLDER not in matcher.value
-                and matcher.value not in label.values
-            ):
-                problems.append(
-                    f"{selector.name}{{{matcher.label}={matcher.value!r}}} can never match: "
-                    f"{matcher.label} takes {', '.join(sorted(label.values))}"
-                )
-    if any(s.name for s in refs.selectors):
-        for name in sorted(refs.grouping_labels - known_labels):
-            problems.append(f"unknown label {name!r} in by/on/without/ignoring: no metric in this query has it")
-    return problems
-
-
-def _closest(name: str, choices: Any) -> str:
-    names = sorted(choices)
-    close = difflib.get_close_matches(name, names, n=1)
-    if close:
-        return f"{len(names)} names; did you mean {close[0]!r}?"
-    return ", ".join(names[:8]) + ("…" if len(names) > 8 else "") if names else "none"

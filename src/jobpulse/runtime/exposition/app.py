@@ -5,20 +5,16 @@ from __future__ import annotations
 import hmac
 import threading
 import zlib
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import anyio.to_thread
 
+from jobpulse.runtime.asgi import Message, Receive, Scope, Send
+from jobpulse.runtime.asgi import lifespan as _lifespan
 from jobpulse.runtime.exposition.negotiate import Format, gzip_accepted, name_filter, negotiate
 from jobpulse.runtime.exposition.render import Renderer
 
 __all__ = ["GZIP_LEVEL", "Message", "MetricsApp", "Receive", "Scope", "Send"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 #: zlib level for gzip responses. Measured on a 3.4 MB scrape (benchmarks/bench_exposition.py, docs/benchmarks.md):
 #: level 1 compresses it about 13x faster than level 9 (prometheus_client's, via gzip.compress) for a body about
@@ -125,13 +121,3 @@ async def _plain(send: Send, status: int, body: bytes, extra: list[tuple[bytes, 
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

@@ -1,56 +1,27 @@
-"""Celery tasks as the spec's job lifecycle, through Celery's signals — no events stream, no exporter.
-
-    from jobpulse.integrations.celery import instrument_celery
-    instrument_celery(app, telemetry, job="render")        # in the producer and in the worker
-
-Needs ``pip install 'jobpulse[celery]'``. The handlers run inside the processes that publish and run
-tasks, and map Celery's events onto the job named in the spec (``jobs:`` in ``jobpulse.yaml``):
-
-============================  ===========================================================================
-Celery                        job lifecycle (the spec's roles)
-============================  ===========================================================================
-``before_task_publish``       ``enqueued`` +1 (first publish only; a retry is counted by ``task_retry``);
-                              the publish time and the caller's trace/request ids are stamped into the
-                              task's headers (``jobpulse_published_at``, ``traceparent``, ``x_request_id``)
-``task_prerun``               ``started`` +1, ``in_flight`` +1, ``queue_wait`` observes publish → start,
-                              *excluding* an ETA/countdown delay (the wait starts at the later of the two)
-``task_success``              ``completed{outcome=success}``, ``duration`` (the runtime with
-                              ``duration_from: start``)
-``task_failure``              ``completed{outcome=failure}``, ``duration``; with ``errors=`` a counter by
-                              exception class (a bounded label: the spec's ``max_values``)
-``task_retry``                ``retried`` +1 (and ``enqueued`` +1 if ``retries_count_as_enqueued``)
-``task_revoked``              with ``revoked=`` a counter; a running task that is terminated also fails
-``task_postrun``              closes whatever is still open (``in_flight`` never leaks)
-============================  ===========================================================================
-
-The queue-depth role is left alone: a queue shared by processes has its depth in the broker, which
-:class:`jobpulse.runtime.queues.QueueState` reads (with the oldest waiting task's age).
-
-Header values are untrusted (anyone who can publish to the broker writes them): the publish time must be
-a finite number not far in the future, a ``traceparent`` must be well-formed W3C and a request id must
-pass :func:`jobpulse.runtime.context.valid_request_id`; anything else is dropped and the task gets fresh
-ids. The task id becomes the context's ``job_id`` only when it is a valid id too.
-
-Works with the prefork, threads and solo pools: per-task state is keyed by task id behind a lock, and
-``worker_process_init`` resets it in each forked child (and calls ``on_process_init``, e.g. to start a
-per-child ``/metrics`` server). A handler never raises into Celery: a failure is logged at debug level
-and counted in ``jobpulse_instrumentation_errors_total{integration="celery"}``.
-"""
+"""Signal handlers mapping Celery task events onto the spec's job lifecycle (:mod:`jobpulse.integrations.celery`)."""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from jobpulse.extras import require
+from jobpulse.integrations.celery.headers import (
+    PUBLISHED_AT,
+    REQUEST_ID,
+    TRACEPARENT,
+    eta_seconds,
+    float_header,
+    header,
+    queue_of,
+    str_or_none,
+)
 from jobpulse.runtime import context as _context
 from jobpulse.runtime.metrics import Instrument, Telemetry
 from jobpulse.runtime.queues import (
@@ -65,68 +36,8 @@ from jobpulse.runtime.tracker import Job, JobTracker
 
 _signals: Any = require("celery.signals", extra="celery", feature="jobpulse's Celery integration")
 
-__all__ = [
-    "PUBLISHED_AT",
-    "REQUEST_ID",
-    "TRACEPARENT",
-    "CeleryMetrics",
-    "TaskInfo",
-    "error_class",
-    "instrument_celery",
-]
 
 LOGGER = logging.getLogger("jobpulse.celery")
-PUBLISHED_AT = "jobpulse_published_at"
-TRACEPARENT = "traceparent"
-REQUEST_ID = "x_request_id"
-#: a publish time this far in the future (clock skew between hosts) is still accepted, then clamped
-MAX_SKEW = 300.0
-
-
-def _float_header(value: object, now: float) -> float | None:
-    """A publish time from a header: a finite float not after ``now + MAX_SKEW``, clamped to ``now``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    if isinstance(value, str) and len(value) > 32:
-        return None
-    try:
-        stamp = float(value)
-    except ValueError:
-        return None
-    if not math.isfinite(stamp) or stamp <= 0 or stamp > now + MAX_SKEW:
-        return None
-    return min(stamp, now)
-
-
-def _eta_seconds(eta: object) -> float | None:
-    if isinstance(eta, datetime):
-        return eta.timestamp()
-    if isinstance(eta, str) and len(eta) <= 64:
-        try:
-            parsed = datetime.fromisoformat(eta)
-        except ValueError:
-            return None
-        return parsed.timestamp()
-    return None
-
-
-def _header(request: Any, name: str) -> Any:
-    """A header of a task request (Celery copies message headers onto the request context)."""
-    value = getattr(request, name, None)
-    if value is None:
-        headers = getattr(request, "headers", None)
-        if isinstance(headers, Mapping):
-            value = headers.get(name)
-    return value
-
-
-def _queue_of(request: Any) -> str:
-    info = getattr(request, "delivery_info", None) or {}
-    if isinstance(info, Mapping):
-        queue = info.get("routing_key") or info.get("queue")
-        if isinstance(queue, str) and queue:
-            return queue
-    return UNKNOWN
 
 
 @dataclass
@@ -283,18 +194,18 @@ class CeleryMetrics:
             now = self.clock()
             info = TaskInfo(
                 str(task.name),
-                _queue_of(request),
+                queue_of(request),
                 tuple(args or ()),
                 kwargs if isinstance(kwargs, Mapping) else {},
             )
             values = self._values(info)
             safe_id = _context.valid_request_id(task_id if isinstance(task_id, str) else None)
-            published = _float_header(_header(request, PUBLISHED_AT), now)
+            published = float_header(header(request, PUBLISHED_AT), now)
             eager = bool(getattr(request, "is_eager", False))
             if published is None and eager:
                 self.tracker.enqueue_shared(safe_id, *values)
                 published = now
-            eta = _eta_seconds(_header(request, "eta"))
+            eta = eta_seconds(header(request, "eta"))
             since = published if eta is None or published is None else max(published, min(eta, now))
             retries = getattr(request, "retries", 0)
             attempts = retries + 1 if isinstance(retries, int) and retries >= 0 else 1
@@ -310,8 +221,8 @@ class CeleryMetrics:
             self._failed("task_prerun")
 
     def _context_for(self, request: Any, job_id: str | None) -> _context.RequestContext:
-        parsed = _context.parse_traceparent(_str_or_none(_header(request, TRACEPARENT)))
-        request_id = _context.valid_request_id(_str_or_none(_header(request, REQUEST_ID)))
+        parsed = _context.parse_traceparent(str_or_none(header(request, TRACEPARENT)))
+        request_id = _context.valid_request_id(str_or_none(header(request, REQUEST_ID)))
         if parsed is None:
             ctx = _context.RequestContext(request_id=request_id)
         else:
@@ -367,7 +278,7 @@ class CeleryMetrics:
                 values: Mapping[str, object] = running.job.attributes
             else:
                 kwargs = getattr(request, "kwargs", None)
-                info = TaskInfo(name, _queue_of(request), (), kwargs if isinstance(kwargs, Mapping) else {})
+                info = TaskInfo(name, queue_of(request), (), kwargs if isinstance(kwargs, Mapping) else {})
                 values = dict(zip(self.names, self._values(info), strict=True))
             if self.revoked is not None:
                 self.revoked.labels(**self._subset(self.revoked, values)).inc()
@@ -404,10 +315,6 @@ class CeleryMetrics:
                 self.on_process_init()
             except Exception:
                 self._failed("worker_process_init")
-
-
-def _str_or_none(value: object) -> str | bytes | None:
-    return value if isinstance(value, (str, bytes)) else None
 
 
 def instrument_celery(
