@@ -136,7 +136,7 @@ def test_page_inhibits_ticket_of_the_same_slo_in_a_real_alertmanager(tmp_path: P
             alert("PreviewLatencyErrorBudgetBurn", severity="warn", slo="preview-latency", tier="ticket_1d"),
             alert("PreviewQueueStalled", severity="warn"),
         ]
-        response = am.client.post(f"{am.url}/api/v2/alerts", json=alerts)
+        response = am.http.post("/api/v2/alerts", json=alerts)
         assert response.status_code == 200, response.text
 
         def states() -> dict[tuple[str, str], str] | None:

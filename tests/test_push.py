@@ -34,7 +34,7 @@ def empty_gateway(request: pytest.FixtureRequest) -> None:
             labels = dict(group["labels"])
             job = labels.pop("job")
             path = "".join(f"/{k}/{v}" for k, v in sorted(labels.items()))
-            server.client.delete(f"/metrics/job/{job}{path}").raise_for_status()
+            server.http.delete(f"/metrics/job/{job}{path}").raise_for_status()
 
 
 def completed(gateway: PushgatewayServer) -> dict[tuple[str, str], float]:
@@ -50,7 +50,7 @@ def completed(gateway: PushgatewayServer) -> dict[tuple[str, str], float]:
 
 def test_listens_on_loopback_only(gateway: PushgatewayServer) -> None:
     """The Pushgateway's listening socket is bound to 127.0.0.1, not to every interface (from /proc/net/tcp*)."""
-    assert gateway.client.get("/-/ready").status_code == 200
+    assert gateway.http.get("/-/ready").status_code == 200
     listening: list[str] = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from jobpulse.lint.source import PathKey, Tree
+from jobpulse.lint.source import Tree
 from jobpulse.spec import model, wire
 from jobpulse.spec.errors import Location, Problem, SpecError
 from jobpulse.spec.load import Resolver, load_spec_text
 from jobpulse.spec.targets import RuleTarget
-from jobpulse.spec.yamlpos import load_yaml
+from jobpulse.spec.yamlpos import PathKey, load_yaml
 
 #: critical/warning/info (the mixins), page/ticket (jobpulse's SLO defaults), none (kube-prometheus' Watchdog)
 DEFAULT_SEVERITIES = frozenset({"critical", "warning", "info", "page", "ticket", "none"})

@@ -12,10 +12,10 @@ from typing import Any
 
 from jobpulse.lint import promql_ast
 from jobpulse.lint.catalogue import Catalogue, load_catalogue
-from jobpulse.lint.source import PathKey, Tree
+from jobpulse.lint.source import Tree
 from jobpulse.spec import model
 from jobpulse.spec.targets import RuleTarget
-from jobpulse.spec.yamlpos import dotted
+from jobpulse.spec.yamlpos import PathKey, dotted
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 SPEC = "spec"

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from jobpulse.lint.problem import Problem, Severity, Span
-from jobpulse.lint.source import PathKey
-from jobpulse.spec.yamlpos import dotted
+from jobpulse.spec.yamlpos import PathKey, dotted
 
 if TYPE_CHECKING:
     from jobpulse.lint.catalogue import Catalogue

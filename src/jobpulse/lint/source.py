@@ -1,8 +1,9 @@
 """YAML and JSON documents that remember where every node is, so each problem gets path:line:col.
 
-Both formats are read with PyYAML's composer (JSON is YAML). For every data path we keep the node's
-start and end; a scalar's raw source is kept too, so that a token inside a query (a metric name, a
-range) can be located inside a block scalar or a JSON string rather than only at the value's start.
+Both formats are read with PyYAML's composer (JSON is YAML), through the one position tracker of
+:mod:`jobpulse.spec.yamlpos`. For every data path we keep the node's start and end; a scalar's raw
+source is kept too, so that a token inside a query (a metric name, a range) can be located inside a block
+scalar or a JSON string rather than only at the value's start.
 """
 
 from __future__ import annotations
@@ -10,56 +11,35 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from jobpulse.lint.problem import Span
+from jobpulse.spec.yamlpos import COLLECTION, MAX_NODES, Document, NodeSpan, PathKey, YamlSourceError, build
 
-PathKey = tuple[str | int, ...]
-COLLECTION = "collection"
-_STR = "tag:yaml.org,2002:str"
-
-#: YAML that expands to more nodes than this is refused (alias bombs).
-MAX_NODES = 2_000_000
+__all__ = [
+    "COLLECTION",
+    "MAX_NODES",
+    "NodeSpan",
+    "PathKey",
+    "SourceError",
+    "Tree",
+    "comments",
+    "load_trees",
+    "read_text",
+]
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-
-class SourceError(ValueError):
-    """The file cannot be read as YAML or JSON; carries a 1-based position."""
-
-    def __init__(self, file: str, line: int, column: int, message: str) -> None:
-        self.file = file
-        self.line = line
-        self.column = column
-        self.message = message
-        super().__init__(f"{file}:{line}:{column}: {message}")
-
-
-@dataclass(frozen=True)
-class NodeSpan:
-    start_line: int  # 0-based, as PyYAML marks are
-    start_column: int
-    start_index: int
-    end_line: int
-    end_column: int
-    end_index: int
-    style: str | None = None  # scalar style: None (plain), '|', '>', '"', "'"; COLLECTION for the rest
-    key_line: int | None = None  # 0-based line of the mapping key, for mapping values
-    key_column: int = 0
+#: The file cannot be read as YAML or JSON; carries a 1-based position.
+SourceError = YamlSourceError
 
 
 @dataclass
-class Tree:
-    """One YAML document (or a whole JSON file): its data and where each path is."""
-
-    file: str
-    text: str
-    data: Any
-    nodes: dict[PathKey, NodeSpan] = field(default_factory=dict)
+class Tree(Document):
+    """One YAML document (or a whole JSON file): its data, where each path is, and spans for problems."""
 
     def span(self, path: PathKey, *, key: bool = False) -> Span:
         """Where ``path`` starts (its key when ``key``), else its nearest known ancestor; 1:1 when unknown."""
@@ -120,58 +100,6 @@ def _token_pattern(token: str) -> re.Pattern[str]:
     return re.compile(before + escaped + after)
 
 
-class _Builder:
-    def __init__(self, tree: Tree, loader: yaml.SafeLoader) -> None:
-        self.tree = tree
-        self.loader = loader
-        self.count = 0
-        self.active: set[int] = set()
-
-    def build(self, node: yaml.Node, path: PathKey, key: yaml.Node | None = None) -> Any:
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise SourceError(self.tree.file, 1, 1, f"more than {MAX_NODES} YAML nodes (alias expansion?)")
-        start, end = node.start_mark, node.end_mark
-        style = (node.style or None) if isinstance(node, yaml.ScalarNode) else COLLECTION
-        key_line = key.start_mark.line if key is not None else None
-        key_column = key.start_mark.column if key is not None else 0
-        self.tree.nodes[path] = NodeSpan(
-            start.line, start.column, start.index, end.line, end.column, end.index, style, key_line, key_column
-        )
-        if isinstance(node, yaml.ScalarNode):
-            if node.tag == _STR:
-                return node.value
-            return self.loader.construct_object(node, deep=True)
-        if id(node) in self.active:  # a recursive alias: stop here
-            return None
-        self.active.add(id(node))
-        try:
-            if isinstance(node, yaml.MappingNode):
-                self.loader.flatten_mapping(node)
-                out: dict[Any, Any] = {}
-                for key_node, value_node in node.value:
-                    name = self._key(key_node)
-                    out[name] = self.build(value_node, (*path, name), key_node)
-                return out
-            if isinstance(node, yaml.SequenceNode):
-                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        finally:
-            self.active.discard(id(node))
-        return None  # pragma: no cover - PyYAML has no other node kinds
-
-    def _key(self, node: yaml.Node) -> str | int:
-        if isinstance(node, yaml.ScalarNode):
-            if node.tag == _STR:
-                return str(node.value)
-            value = self.loader.construct_object(node, deep=True)
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-            if isinstance(value, str):
-                return value
-            return str(node.value)
-        return f"<{node.tag.rsplit(':', 1)[-1]} key>"
-
-
 def read_text(path: str) -> str:
     return Path(path).read_text(encoding="utf-8-sig")
 
@@ -186,7 +114,7 @@ def load_trees(text: str, file: str) -> list[Tree]:
             if node is None:  # pragma: no cover - check_node said there is one
                 break
             tree = Tree(file, text, None)
-            tree.data = _Builder(tree, loader).build(node, ())
+            tree.data = build(node, tree, loader)
             trees.append(tree)
     except yaml.MarkedYAMLError as exc:
         fallback = _json_fallback(text, file)

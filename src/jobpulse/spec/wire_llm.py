@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jobpulse.spec.slo import duration_seconds
+from jobpulse.spec.yamlpos import PathKey
 
 if TYPE_CHECKING:
     from jobpulse.spec.model import Metric
@@ -22,8 +23,6 @@ _DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 _ALERT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _RECORD = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-PathKey = tuple[str | int, ...]
 
 
 class _Strict(BaseModel):

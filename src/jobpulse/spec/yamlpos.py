@@ -1,85 +1,165 @@
-"""YAML loading that remembers where every key and value came from.
+"""YAML loading that remembers where every key and value came from — for spec loading and for lint.
 
-PyYAML's composed node tree carries marks; we construct plain Python data from it and keep a map from
-each data path (a tuple of keys and indexes) to its 1-based line and column, so that any later
-validation error can be reported as ``file:line:column``.
+PyYAML's composed node tree carries marks; we construct plain Python data from it and keep, for each data path
+(a tuple of keys and indexes), where its node starts and ends, where its key is and how a scalar was written.
+Spec loading (:func:`load_yaml`) turns that into ``file:line:column`` for any later validation error; lint
+(:mod:`jobpulse.lint.source`) also finds tokens inside scalars and comments between them.
+
+Both read documents the same way: merge keys are applied, a recursive alias stops (``None``) instead of
+recursing forever, and a document that expands to more than :data:`MAX_NODES` nodes (an alias bomb) is refused.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from jobpulse.spec.errors import Location, Problem, SpecError
 
+__all__ = [
+    "COLLECTION",
+    "MAX_NODES",
+    "Document",
+    "NodeSpan",
+    "PathKey",
+    "Positions",
+    "YamlSourceError",
+    "build",
+    "dotted",
+    "load_yaml",
+]
+
 PathKey = tuple[str | int, ...]
+#: :attr:`NodeSpan.style` of a mapping or a sequence.
+COLLECTION = "collection"
+_STR = "tag:yaml.org,2002:str"
+#: YAML that expands to more nodes than this is refused (alias bombs).
+MAX_NODES = 2_000_000
 
 
-class Positions:
-    """Where each path of a loaded document starts (value) and where its key starts."""
+class YamlSourceError(ValueError):
+    """The text cannot be read as YAML (or as the data it must be); carries a 1-based position."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, line: int, column: int, message: str) -> None:
         self.file = file
-        self.values: dict[PathKey, Location] = {}
-        self.keys: dict[PathKey, Location] = {}
-
-    def locate(self, path: PathKey, *, key: bool = False) -> Location:
-        """The closest known location for ``path``: its key or value, else its nearest ancestor."""
-        table = self.keys if key else self.values
-        probe = tuple(path)
-        while probe:
-            if probe in table:
-                return table[probe]
-            if probe in self.values:
-                return self.values[probe]
-            probe = probe[:-1]
-        return self.values.get((), Location(self.file, 1, 1))
+        self.line = line
+        self.column = column
+        self.message = message
+        super().__init__(f"{file}:{line}:{column}: {message}")
 
 
-def _loc(file: str, node: yaml.Node) -> Location:
-    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
+@dataclass(frozen=True)
+class NodeSpan:
+    """Where one node of a document is (0-based, as PyYAML marks are)."""
+
+    start_line: int
+    start_column: int
+    start_index: int
+    end_line: int
+    end_column: int
+    end_index: int
+    style: str | None = None  # scalar style: None (plain), '|', '>', '"', "'"; COLLECTION for the rest
+    key_line: int | None = None  # line of the mapping key, for mapping values
+    key_column: int = 0
+
+
+@dataclass
+class Document:
+    """One YAML document (or a whole JSON file): its data and where each path is."""
+
+    file: str
+    text: str
+    data: Any
+    nodes: dict[PathKey, NodeSpan] = field(default_factory=dict)
+
+
+def _mark_of(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
 
 
 class _Builder:
-    def __init__(self, file: str, loader: yaml.SafeLoader) -> None:
-        self.file = file
+    """Constructs plain data from a composed node, recording every node's span on the way.
+
+    ``strict_keys`` (spec loading): keys must be plain scalars and appear once per mapping, and boolean and
+    float keys read as their lower-case text. Otherwise (lint, which must read any file) a key is its text.
+    """
+
+    def __init__(self, document: Document, loader: yaml.SafeLoader, *, strict_keys: bool) -> None:
+        self.document = document
         self.loader = loader
-        self.positions = Positions(file)
+        self.strict_keys = strict_keys
+        self.count = 0
+        self.active: set[int] = set()
 
-    def build(self, node: yaml.Node, path: PathKey) -> Any:
-        self.positions.values[path] = _loc(self.file, node)
-        if isinstance(node, yaml.MappingNode):
-            self.loader.flatten_mapping(node)
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node, deep=True)
-                if not isinstance(key, str | int | float | bool) or key is None:
-                    raise SpecError(
-                        [Problem(_loc(self.file, key_node), _dotted(path), "mapping keys must be plain scalars")]
-                    )
-                if isinstance(key, bool | float):
-                    key = str(key).lower()
-                if key in out:
-                    raise SpecError(
-                        [
-                            Problem(
-                                _loc(self.file, key_node),
-                                _dotted((*path, key)),
-                                f"duplicate key {key!r}; each key may appear once in a mapping",
-                            )
-                        ]
-                    )
-                child = (*path, key)
-                self.positions.keys[child] = _loc(self.file, key_node)
-                out[key] = self.build(value_node, child)
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+    def build(self, node: yaml.Node, path: PathKey, key: yaml.Node | None = None) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise YamlSourceError(self.document.file, 1, 1, f"more than {MAX_NODES} YAML nodes (alias expansion?)")
+        start, end = node.start_mark, node.end_mark
+        style = (node.style or None) if isinstance(node, yaml.ScalarNode) else COLLECTION
+        key_line = key.start_mark.line if key is not None else None
+        key_column = key.start_mark.column if key is not None else 0
+        self.document.nodes[path] = NodeSpan(
+            start.line, start.column, start.index, end.line, end.column, end.index, style, key_line, key_column
+        )
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR:
+                return node.value
+            return self.loader.construct_object(node, deep=True)
+        if id(node) in self.active:  # a recursive alias: stop here
+            return None
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                self.loader.flatten_mapping(node)
+                out: dict[Any, Any] = {}
+                for key_node, value_node in node.value:
+                    name = self._strict_key(key_node, path, out) if self.strict_keys else self._key(key_node)
+                    out[name] = self.build(value_node, (*path, name), key_node)
+                return out
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        finally:
+            self.active.discard(id(node))
+        return None  # pragma: no cover - PyYAML has no other node kinds
+
+    def _strict_key(self, node: yaml.Node, path: PathKey, siblings: dict[Any, Any]) -> str | int:
+        file = self.document.file
+        key = self.loader.construct_object(node, deep=True)
+        if not isinstance(key, str | int | float | bool) or key is None:
+            raise SpecError(
+                [Problem(Location(file, *_mark_of(node)), dotted(path), "mapping keys must be plain scalars")]
+            )
+        if isinstance(key, bool | float):
+            key = str(key).lower()
+        assert isinstance(key, str | int)
+        if key in siblings:
+            message = f"duplicate key {key!r}; each key may appear once in a mapping"
+            raise SpecError([Problem(Location(file, *_mark_of(node)), dotted((*path, key)), message)])
+        return key
+
+    def _key(self, node: yaml.Node) -> str | int:
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR:
+                return str(node.value)
+            value = self.loader.construct_object(node, deep=True)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if isinstance(value, str):
+                return value
+            return str(node.value)
+        return f"<{node.tag.rsplit(':', 1)[-1]} key>"
 
 
-def _dotted(path: PathKey) -> str:
+def build(node: yaml.Node, document: Document, loader: yaml.SafeLoader, *, strict_keys: bool = False) -> Any:
+    """The data of ``node`` (composed by ``loader``), recording each node's span in ``document.nodes``."""
+    return _Builder(document, loader, strict_keys=strict_keys).build(node, ())
+
+
+def dotted(path: PathKey) -> str:
+    """``("alerts", 2, "expr")`` → ``alerts[2].expr``."""
     out = ""
     for part in path:
         if isinstance(part, int):
@@ -89,21 +169,39 @@ def _dotted(path: PathKey) -> str:
     return out
 
 
-def dotted(path: PathKey) -> str:
-    """``("alerts", 2, "expr")`` → ``alerts[2].expr``."""
-    return _dotted(path)
+class Positions:
+    """Where each path of a loaded spec starts (its value, or its key)."""
+
+    def __init__(self, document: Document) -> None:
+        self.file = document.file
+        self.nodes = document.nodes
+
+    def locate(self, path: PathKey, *, key: bool = False) -> Location:
+        """The closest known location for ``path``: its key or value, else its nearest ancestor's."""
+        probe = tuple(path)
+        while probe:
+            node = self.nodes.get(probe)
+            if node is not None:
+                if key and node.key_line is not None:
+                    return Location(self.file, node.key_line + 1, node.key_column + 1)
+                return Location(self.file, node.start_line + 1, node.start_column + 1)
+            probe = probe[:-1]
+        root = self.nodes.get(())
+        if root is None:
+            return Location(self.file, 1, 1)
+        return Location(self.file, root.start_line + 1, root.start_column + 1)
 
 
 def load_yaml(text: str, file: str) -> tuple[Any, Positions]:
-    """Parse one YAML document, returning the data and the positions of every path in it."""
+    """Parse one YAML document (a spec), returning the data and the positions of every path in it."""
     loader: yaml.SafeLoader | None = None
     try:
         loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         if node is None:
             raise SpecError([Problem(Location(file, 1, 1), "", "the file is empty; expected a jobpulse spec")])
-        builder = _Builder(file, loader)
-        data = builder.build(node, ())
+        document = Document(file, text, None)
+        document.data = build(node, document, loader, strict_keys=True)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -117,7 +215,11 @@ def load_yaml(text: str, file: str) -> tuple[Any, Positions]:
         raise SpecError([Problem(Location(file, line, column), "", f"invalid YAML: {reason}")]) from None
     except yaml.YAMLError as exc:  # pragma: no cover - other YAML errors carry no position
         raise SpecError([Problem(Location(file, 1, 1), "", f"invalid YAML: {exc}")]) from None
+    except YamlSourceError as exc:
+        raise SpecError([Problem(Location(file, exc.line, exc.column), "", exc.message)]) from None
+    except RecursionError:
+        raise SpecError([Problem(Location(file, 1, 1), "", "invalid YAML: nested too deeply")]) from None
     finally:
         if loader is not None:
             loader.dispose()
-    return data, builder.positions
+    return document.data, Positions(document)

@@ -1,8 +1,9 @@
 """Run real Redis and PostgreSQL servers on loopback, for tests and demos.
 
-Same shape as :mod:`jobpulse.verify.servers`: a free port on ``127.0.0.1``, ``start()`` waits until the
-server answers, ``stop()`` is safe to call twice, and the objects are context managers. Both servers
-listen on ``127.0.0.1`` only and never open a Unix socket elsewhere than their own working directory.
+Both are :class:`~jobpulse.verify.process.ServerProcess` (the harness every test server uses): a free port
+on ``127.0.0.1``, ``start()`` waits until the server answers, ``stop()`` is safe to call twice, and the objects
+are context managers. Both listen on ``127.0.0.1`` only and never open a Unix socket elsewhere than their own
+working directory.
 
 Fault injection: ``kill()`` ends the server abruptly (SIGKILL) and ``start()`` brings it back on the same
 port, which is how the tests take a dependency down and up again.
@@ -14,7 +15,6 @@ temporary directory owned by that user.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import pwd
@@ -24,14 +24,11 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
-from types import TracebackType
-from typing import IO, ClassVar, Self
 from urllib.parse import quote
 
 from jobpulse.verify.binaries import MissingBinaryError
-from jobpulse.verify.servers import LOOPBACK, ServerStartError, end_process, free_port, log_tail
+from jobpulse.verify.process import LOOPBACK, ServerProcess, ServerStartError
 
 __all__ = [
     "DATASTORE_PACKAGES",
@@ -90,138 +87,7 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex((LOOPBACK, port)) == 0
 
 
-class _Process:
-    """A child process on 127.0.0.1:<port> with a log file, restartable on the same port."""
-
-    name: ClassVar[str]
-    _live: ClassVar[set[_Process]] = set()
-
-    def __init__(self, *, workdir: Path, port: int | None) -> None:
-        self.workdir = Path(workdir)
-        self.port = port
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        #: run the server as this uid/gid (PostgreSQL refuses root); None keeps the current user
-        self._uid: int | None = None
-        self._gid: int | None = None
-
-    # -- hooks ----------------------------------------------------------------------------------
-    def _prepare(self) -> None:
-        """One-time setup before the first launch (config files, data directory)."""
-
-    def _command(self, port: int) -> list[str]:
-        raise NotImplementedError
-
-    def _ready(self) -> bool:
-        raise NotImplementedError
-
-    def _stop_signal(self) -> int:
-        return signal.SIGTERM
-
-    # -- lifecycle ------------------------------------------------------------------------------
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / f"{self.name}.log"
-
-    @property
-    def pid(self) -> int | None:
-        return None if self.process is None else self.process.pid
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def start(self, timeout: float = 30.0) -> Self:
-        """Start (or, after :meth:`kill`/:meth:`stop`, restart on the same port) and wait until ready."""
-        if self.running:
-            raise RuntimeError(f"{type(self).__name__} already running")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        if not getattr(self, "_prepared", False):
-            self._prepare()
-            self._prepared = True
-        auto_port = self.port is None
-        for attempt in range(3 if auto_port else 1):
-            if auto_port:
-                self.port = free_port()
-            try:
-                self._launch(timeout)
-            except BaseException as exc:
-                self.stop()
-                retry = isinstance(exc, ServerStartError) and "address already in use" in str(exc).lower()
-                if auto_port:
-                    self.port = None
-                if retry and auto_port and attempt < 2:
-                    continue
-                raise
-            return self
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _launch(self, timeout: float) -> None:
-        assert self.port is not None
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            self._command(self.port),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            cwd=self.workdir,
-            user=self._uid,
-            group=self._gid,
-            extra_groups=None if self._uid is None else [],
-        )
-        _Process._live.add(self)
-        deadline = time.monotonic() + timeout
-        while True:
-            code = self.process.poll()
-            if code is not None:
-                raise ServerStartError(
-                    f"{self.name} exited with code {code} during startup; log {self.log_path}:\n{self.log_tail()}"
-                )
-            with contextlib.suppress(OSError):
-                if self._ready():
-                    return
-            if time.monotonic() >= deadline:
-                raise ServerStartError(
-                    f"{self.name} not ready on {LOOPBACK}:{self.port} after {timeout}s; "
-                    f"log {self.log_path}:\n{self.log_tail()}"
-                )
-            time.sleep(0.05)
-
-    def log_tail(self, lines: int = 30) -> str:
-        return log_tail(self.log_path, lines)
-
-    def _end(self, sig: int, timeout: float) -> None:
-        process, self.process = self.process, None
-        end_process(process, sig, timeout)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def kill(self) -> None:
-        """End the server at once (SIGKILL), as a crash would; :meth:`start` restarts it on the same port."""
-        self._end(signal.SIGKILL, 10.0)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Shut down cleanly, SIGKILL after ``timeout`` seconds. Safe to call more than once."""
-        self._end(self._stop_signal(), timeout)
-        _Process._live.discard(self)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-
-@atexit.register
-def _stop_leftovers() -> None:
-    for server in list(_Process._live):
-        server.stop(timeout=5.0)
-
-
-class RedisServer(_Process):
+class RedisServer(ServerProcess):
     """``redis-server`` on 127.0.0.1, no persistence, optional ``password`` (``requirepass``)."""
 
     name = "redis"
@@ -246,7 +112,7 @@ class RedisServer(_Process):
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
         return f"redis://{auth}{LOOPBACK}:{self.port}/0"
 
-    def _command(self, port: int) -> list[str]:
+    def command(self, port: int) -> list[str]:
         binary = self.binary or find_redis_binary()
         if binary is None:
             raise _missing("redis-server")
@@ -267,7 +133,7 @@ class RedisServer(_Process):
         config.chmod(0o600)  # it may hold the password
         return [binary, str(config)]
 
-    def _ready(self) -> bool:
+    def ready(self) -> bool:
         assert self.port is not None
         with socket.create_connection((LOOPBACK, self.port), timeout=1.0) as sock:
             if self.password:
@@ -286,7 +152,7 @@ def _resp(*parts: str) -> bytes:
     return b"".join(out)
 
 
-class PostgresServer(_Process):
+class PostgresServer(ServerProcess):
     """A throw-away PostgreSQL cluster (``initdb`` + ``postgres``) on 127.0.0.1, TCP only.
 
     With ``password`` the ``postgres`` superuser needs it over TCP (scram-sha-256); without one, TCP
@@ -294,6 +160,7 @@ class PostgresServer(_Process):
     """
 
     name = "postgres"
+    stop_signal = signal.SIGINT  # "fast" shutdown: SIGTERM ("smart") would wait for clients to disconnect
     user = "postgres"
     database = "postgres"
 
@@ -330,7 +197,7 @@ class PostgresServer(_Process):
             raise _missing(name)
         return found
 
-    def _prepare(self) -> None:
+    def prepare(self) -> None:
         initdb = self._binary("initdb")
         self._binary("postgres")
         if os.geteuid() == 0:
@@ -340,7 +207,7 @@ class PostgresServer(_Process):
                     break
             if self._run_as is None:
                 raise ServerStartError("running as root and neither a 'postgres' nor a 'nobody' user exists")
-            self._uid, self._gid = self._run_as.pw_uid, self._run_as.pw_gid
+            self.run_as_uid, self.run_as_gid = self._run_as.pw_uid, self._run_as.pw_gid
             # a directory the unprivileged user owns (pytest's tmp_path is private to root)
             self._own_tmp = Path(tempfile.mkdtemp(prefix="jobpulse-pg-"))
             os.chown(self._own_tmp, self._run_as.pw_uid, self._run_as.pw_gid)
@@ -368,9 +235,9 @@ class PostgresServer(_Process):
                 capture_output=True,
                 cwd=self._own_tmp or self.workdir,
                 check=False,
-                user=self._uid,
-                group=self._gid,
-                extra_groups=None if self._uid is None else [],
+                user=self.run_as_uid,
+                group=self.run_as_gid,
+                extra_groups=None if self.run_as_uid is None else [],
             )
         finally:
             if pwfile is not None:
@@ -379,7 +246,7 @@ class PostgresServer(_Process):
             output = (result.stdout + result.stderr).decode(errors="replace")
             raise ServerStartError(f"initdb failed with code {result.returncode}:\n{output[-3000:]}")
 
-    def _command(self, port: int) -> list[str]:
+    def command(self, port: int) -> list[str]:
         assert self.datadir is not None
         return [
             self._binary("postgres"),
@@ -399,14 +266,11 @@ class PostgresServer(_Process):
             "synchronous_commit=off",
         ]
 
-    def _ready(self) -> bool:
+    def ready(self) -> bool:
         # postmaster.pid's 8th line is the postmaster status; "ready" once it accepts connections
         assert self.datadir is not None and self.port is not None
         lines = (self.datadir / "postmaster.pid").read_text().splitlines()
         return len(lines) >= 8 and lines[7].strip() == "ready" and _port_open(self.port)
-
-    def _stop_signal(self) -> int:
-        return signal.SIGINT  # "fast" shutdown: SIGTERM ("smart") would wait for clients to disconnect
 
     def stop(self, timeout: float = 10.0) -> None:
         super().stop(timeout)

@@ -1,4 +1,4 @@
-"""Run a real Prometheus Pushgateway on loopback, for tests (the pattern of :mod:`jobpulse.verify.servers`).
+"""Run a real Prometheus Pushgateway on loopback, for tests (an :class:`~jobpulse.verify.process.HttpServer`).
 
 It listens on ``127.0.0.1:<free port>`` only and keeps its groups in memory (no persistence file).
 Debian ships the binary as ``prometheus-pushgateway`` (package ``prometheus-pushgateway``); upstream calls it
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jobpulse.verify.binaries import MissingBinaryError
-from jobpulse.verify.servers import LOOPBACK, _Server
+from jobpulse.verify.process import LOOPBACK, HttpServer
 
 __all__ = ["PUSHGATEWAY_NAMES", "PushgatewayServer", "find_pushgateway"]
 
@@ -30,12 +30,12 @@ def find_pushgateway() -> str | None:
     return None
 
 
-class PushgatewayServer(_Server):
+class PushgatewayServer(HttpServer):
     """``with PushgatewayServer(workdir=tmp_path) as gateway: push to gateway.address``."""
 
+    name = "pushgateway"
     binary_name = "prometheus-pushgateway"
     config_name = "pushgateway.args"
-    log_name = "pushgateway.log"
 
     def __init__(self, *, workdir: Path, port: int | None = None, binary: str | None = None) -> None:
         found = binary or find_pushgateway()
@@ -44,13 +44,13 @@ class PushgatewayServer(_Server):
             raise MissingBinaryError(self.binary_name, PACKAGE, hint)
         super().__init__(workdir=workdir, port=port, binary=found)
 
-    def _write_config(self) -> Path:
+    def write_config(self) -> Path:
         # the Pushgateway takes no config file; record the arguments for whoever reads the workdir
         path = self.workdir / self.config_name
-        path.write_text("\n".join(self._args(path, self.port or 0)) + "\n")
+        path.write_text("\n".join(self.arguments(path, self.port or 0)) + "\n")
         return path
 
-    def _args(self, config_file: Path, port: int) -> list[str]:
+    def arguments(self, config_file: Path | None, port: int) -> list[str]:
         return [f"--web.listen-address={LOOPBACK}:{port}", "--log.level=info"]
 
     @property
@@ -60,8 +60,7 @@ class PushgatewayServer(_Server):
 
     def groups(self) -> list[dict[str, Any]]:
         """Every group the Pushgateway holds (``/api/v1/metrics``): ``labels`` plus one entry per metric."""
-        response = self.client.get("/api/v1/metrics")
-        response.raise_for_status()
+        response = self.http.get("/api/v1/metrics").raise_for_status()
         data: list[dict[str, Any]] = response.json()["data"]
         return data
 
@@ -72,8 +71,7 @@ class PushgatewayServer(_Server):
 
     def metrics_text(self) -> str:
         """What Prometheus scrapes from the Pushgateway (``/metrics``)."""
-        response = self.client.get("/metrics")
-        response.raise_for_status()
+        response = self.http.get("/metrics").raise_for_status()
         return response.text
 
     def samples(self, name: str) -> dict[tuple[tuple[str, str], ...], float]:

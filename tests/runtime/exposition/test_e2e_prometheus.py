@@ -130,8 +130,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
 
 
 class _ExemplarPrometheus(PrometheusServer):
-    def _args(self, config_file: Path, port: int) -> list[str]:
-        return [*super()._args(config_file, port), "--enable-feature=exemplar-storage"]
+    def arguments(self, config_file: Path | None, port: int) -> list[str]:
+        return [*super().arguments(config_file, port), "--enable-feature=exemplar-storage"]
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +216,7 @@ def test_prometheus_stores_the_values_we_serve(
 def test_exemplars_reach_prometheus(prometheus: PrometheusServer, served: tuple[str, dict[str, _Recorder]]) -> None:
     def exemplars() -> list[dict[str, Any]]:
         now = time.time()
-        data: list[dict[str, Any]] = prometheus._api(
+        data: list[dict[str, Any]] = prometheus.api.data(
             "query_exemplars",
             {"query": '{job="openmetrics", __name__=~"e2e_.*"}', "start": str(now - 120), "end": str(now + 10)},
         )

@@ -247,9 +247,9 @@ def rule_block_hours(rule_file: dict[str, Any]) -> int:
 class _TSDBPrometheus(PrometheusServer):
     """Prometheus on an existing TSDB: long retention, no scraping, overlapping (backfilled) blocks."""
 
-    def _args(self, config_file: Path, port: int) -> list[str]:
+    def arguments(self, config_file: Path | None, port: int) -> list[str]:
         return [
-            *super()._args(config_file, port),
+            *super().arguments(config_file, port),
             "--storage.tsdb.retention.time=100y",
             "--storage.tsdb.allow-overlapping-blocks",
             "--query.max-samples=500000000",
@@ -316,7 +316,7 @@ class TSDB:
         )
         self.server.start(timeout=60)
         # a range query over weeks of samples can take longer than the harness's default of 10 seconds
-        self.server.client.timeout = 600.0
+        self.server.api.timeout = 600.0
         return self.server
 
     def stop(self) -> None:
