@@ -17,6 +17,7 @@ import jobpulse.logging as jlog
 from jobpulse.demo.example import load_example
 from jobpulse.spec.errors import SpecError
 from jobpulse.spec.load import load_spec, load_spec_text
+from jobpulse.testing import total
 from tests.helpers import ROOT
 from tests.test_middleware import call
 
@@ -164,15 +165,6 @@ async def shorts() -> AsyncIterator[tuple[Any, CollectorRegistry]]:
         yield app, registry
 
 
-def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    return sum(
-        s.value
-        for family in registry.collect()
-        for s in family.samples
-        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
-    )
-
-
 async def wait_until(predicate: Any, timeout: float = 5.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -198,7 +190,7 @@ async def test_a_job_logs_the_trace_id_its_request_got(
     job_id = json.loads(response.body)["job_id"]
     trace_id = response.header("x-trace-id")
     assert trace_id and response.header("x-request-id")
-    await wait_until(lambda: sample(registry, "jobs_completed_total", job_type="script") == 1)
+    await wait_until(lambda: total(registry, "jobs_completed_total", job_type="script") == 1)
 
     lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
     by_message = {line["message"]: line for line in lines}
@@ -210,12 +202,12 @@ async def test_a_job_logs_the_trace_id_its_request_got(
     assert (access["status_code"], access["route"], access["trace_id"]) == (202, "/api/v1/jobs", trace_id)
     assert set(jlog.CONTEXT_FIELDS) - {"batch_id"} <= set(access)
 
-    assert sample(registry, "jobs_created_total", job_type="script") == 1
-    assert sample(registry, "llm_requests_total", model="gpt-4o", status="success") == 1
-    assert sample(registry, "tokens_used_count", model="gpt-4o") == 1
-    assert sample(registry, "cache_misses_total") == 1
-    assert sample(registry, "active_jobs") == 0
-    assert sample(registry, "http_requests_total", route="/api/v1/jobs", status_code="202", method="POST") == 1
+    assert total(registry, "jobs_created_total", job_type="script") == 1
+    assert total(registry, "llm_requests_total", model="gpt-4o", status="success") == 1
+    assert total(registry, "tokens_used_count", model="gpt-4o") == 1
+    assert total(registry, "cache_misses_total") == 1
+    assert total(registry, "active_jobs") == 0
+    assert total(registry, "http_requests_total", route="/api/v1/jobs", status_code="202", method="POST") == 1
 
 
 @pytest.mark.anyio
@@ -229,14 +221,14 @@ async def test_batches_and_health(shorts: tuple[Any, CollectorRegistry]) -> None
 
     response = await call(app, "/api/v1/batches", method="POST", receive=receive)
     assert response.status == 202 and len(json.loads(response.body)["job_ids"]) == 3
-    await wait_until(lambda: sample(registry, "batches_completed_total", status="success") == 1)
-    assert sample(registry, "batch_processing_seconds_count") == 1
-    assert sample(registry, "jobs_completed_total", job_type="video", status="success") == 3
+    await wait_until(lambda: total(registry, "batches_completed_total", status="success") == 1)
+    assert total(registry, "batch_processing_seconds_count") == 1
+    assert total(registry, "jobs_completed_total", job_type="video", status="success") == 3
 
     health = await call(app, "/health")
     assert health.status == 200 and json.loads(health.body)["status"] == "ok"
     assert health.header("x-trace-id")
-    assert sample(registry, "http_requests_total", route="/health") == 0  # probes are not traffic
+    assert total(registry, "http_requests_total", route="/health") == 0  # probes are not traffic
 
 
 @pytest.mark.anyio
@@ -260,8 +252,8 @@ async def test_fault_scenarios_move_their_metric(scenario: str, metric: str, lab
             return next(messages)
 
         assert (await call(app, "/api/v1/batches", method="POST", receive=receive)).status == 202
-        await wait_until(lambda: sample(registry, "batches_completed_total") == 1, timeout=10)
-    assert sample(registry, metric, **labels) > 0
+        await wait_until(lambda: total(registry, "batches_completed_total") == 1, timeout=10)
+    assert total(registry, metric, **labels) > 0
 
 
 @pytest.mark.anyio
@@ -278,9 +270,9 @@ async def test_a_stalled_worker_pool_shows_in_active_jobs() -> None:
 
         await call(app, "/api/v1/batches", method="POST", receive=receive)
         # more jobs running than there are workers, none finishing
-        await wait_until(lambda: sample(registry, "active_jobs") == 4)
+        await wait_until(lambda: total(registry, "active_jobs") == 4)
         await asyncio.sleep(0.1)
-        assert sample(registry, "jobs_completed_total") == 0
+        assert total(registry, "jobs_completed_total") == 0
 
 
 # -- real Prometheus -------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from jobpulse.integrations.celery import PUBLISHED_AT, REQUEST_ID, TRACEPARENT, 
 from jobpulse.integrations.redis import sync_client
 from jobpulse.runtime import context
 from jobpulse.runtime.queues import QueueState
+from jobpulse.testing import sample, total
 from jobpulse.verify.datastores import RedisServer
 from tests.fixtures.queues.celery_tasks import SEEN, make_app
 
@@ -30,17 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    return registry.get_sample_value(name, labels) or 0.0
-
-
-def total(registry: CollectorRegistry, name: str, **match: str) -> float:
-    """The sum of a sample over every label set that matches ``match``."""
-    out = 0.0
-    for family in registry.collect():
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in match.items()):
-                out += sample.value
-    return out
+    return sample(registry, name, **labels) or 0.0
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from jobpulse import testing
 from jobpulse.demo.example import load_example
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,8 +63,7 @@ async def running(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def sample(app: Any, name: str, **labels: str) -> float:
-    value = app.state.registry.get_sample_value(name, labels)
-    return 0.0 if value is None else float(value)
+    return testing.sample(app.state.registry, name, **labels) or 0.0
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

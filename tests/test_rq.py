@@ -19,6 +19,7 @@ from jobpulse.integrations.redis import sync_client
 from jobpulse.integrations.rq import META_REQUEST_ID, META_TRACEPARENT, exception_class_of, instrument_rq
 from jobpulse.runtime import context
 from jobpulse.runtime.queues import QueueState
+from jobpulse.testing import sample, total
 from jobpulse.verify.datastores import RedisServer
 from tests.fixtures.queues import rq_jobs
 
@@ -33,16 +34,7 @@ OK, BOOM, FLAKY, RETURNS_RETRY = (
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    return registry.get_sample_value(name, labels) or 0.0
-
-
-def total(registry: CollectorRegistry, name: str, **match: str) -> float:
-    out = 0.0
-    for family in registry.collect():
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in match.items()):
-                out += sample.value
-    return out
+    return sample(registry, name, **labels) or 0.0
 
 
 @pytest.fixture

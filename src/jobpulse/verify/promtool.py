@@ -54,6 +54,11 @@ def check_rules(path: str | Path, *, promtool: str | None = None) -> CheckResult
     return CheckResult(proc.returncode == 0, (proc.stdout + proc.stderr).strip())
 
 
+def run_test_file(test_path: str | Path, *, name: str = "", promtool: str | None = None) -> TestResult:
+    """``promtool test rules TEST_PATH``: one promtool test file, its output and how long it took."""
+    return _run_one(promtool or require_binary("promtool"), Path(test_path), name or Path(test_path).name, 0)
+
+
 def _run_one(binary: str, test_path: Path, name: str, steps: int) -> TestResult:
     started = time.perf_counter()
     proc = subprocess.run(
