@@ -1,7 +1,8 @@
 """What a linted file holds, whatever its format: queries, rules, dashboards, monitors, metric definitions.
 
 A file is recognised by its content: a jobpulse spec (``version: jobpulse/v1``), a Prometheus rule file
-(``groups``), a PrometheusRule custom resource, Grafana dashboard JSON (``panels``) or Datadog monitors.
+(``groups``), a PrometheusRule custom resource, Grafana dashboard JSON (``panels``), Datadog monitors or a
+Datadog dashboard (``layout_type`` and ``widgets``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ RULES = "rules"
 PROMETHEUS_RULE = "prometheusrule"
 GRAFANA = "grafana"
 DATADOG = "datadog"
+DATADOG_DASHBOARD = "datadog_dashboard"
 #: ServiceMonitor, PodMonitor, ConfigMap (what `jobpulse build --k8s` writes beside a PrometheusRule): read, no PromQL
 KUBERNETES = "kubernetes"
 _KUBERNETES_KINDS = {
@@ -36,6 +38,7 @@ KIND_NAMES = {
     PROMETHEUS_RULE: "PrometheusRule resource",
     GRAFANA: "Grafana dashboard",
     DATADOG: "Datadog monitors",
+    DATADOG_DASHBOARD: "Datadog dashboard",
     KUBERNETES: "Kubernetes resource (no PromQL to check)",
 }
 
@@ -153,6 +156,8 @@ def detect(data: Any) -> str | None:
             return GRAFANA
         if _is_monitor(data) or isinstance(data.get("monitors"), list):
             return DATADOG
+        if isinstance(data.get("widgets"), list) and "layout_type" in data:
+            return DATADOG_DASHBOARD
     if isinstance(data, list) and data and all(_is_monitor(item) for item in data):
         return DATADOG
     return None
@@ -179,6 +184,8 @@ def build(tree: Tree, kind: str) -> Document:
             _dashboard(doc, data["dashboard"], ("dashboard",))
         else:
             _dashboard(doc, data, ())
+    elif kind == DATADOG_DASHBOARD:
+        _datadog_widgets(doc, tree.data["widgets"], ("widgets",), str(tree.data.get("title", "")))
     elif kind == DATADOG:
         data = tree.data
         base: PathKey = ()
@@ -196,6 +203,30 @@ def build(tree: Tree, kind: str) -> Document:
             else:
                 doc.structure.append((path, "expected a Datadog monitor (a mapping with `query` and `type`)"))
     return doc
+
+
+def _datadog_widgets(doc: Document, widgets: list[Any], base: PathKey, dashboard: str) -> None:
+    """Every metrics query of a Datadog dashboard's widgets (groups included), in the current request form."""
+    for i, widget in enumerate(widgets):
+        definition = widget.get("definition") if isinstance(widget, dict) else None
+        if not isinstance(definition, dict):
+            doc.structure.append(((*base, i), "expected a widget (a mapping with a `definition`)"))
+            continue
+        path: PathKey = (*base, i, "definition")
+        if isinstance(definition.get("widgets"), list):
+            _datadog_widgets(doc, definition["widgets"], (*path, "widgets"), dashboard)
+        requests = definition.get("requests")
+        for r, request in enumerate(requests if isinstance(requests, list) else []):
+            queries = request.get("queries") if isinstance(request, dict) else None
+            for q, query in enumerate(queries if isinstance(queries, list) else []):
+                if (
+                    isinstance(query, dict)
+                    and query.get("data_source") == "metrics"
+                    and isinstance(query.get("query"), str)
+                ):
+                    where = (*path, "requests", r, "queries", q, "query")
+                    subjects = _named((dashboard, str(definition.get("title", ""))))
+                    doc.datadog_queries.append(DatadogQuery(query["query"], where, "widget", subjects))
 
 
 # --- jobpulse spec ------------------------------------------------------------------------------------

@@ -47,7 +47,8 @@ def documents(text: str, file: str, *, required: bool = True) -> list[Document]:
             docs.append(build(tree, kind))
     if not docs and required:
         raise LintInputError(
-            f"{file}: not a jobpulse spec, Prometheus rule file, PrometheusRule, Grafana dashboard or Datadog monitor"
+            f"{file}: not a jobpulse spec, Prometheus rule file, PrometheusRule, Grafana dashboard, Datadog monitor "
+            "or Datadog dashboard"
         )
     return docs
 
