@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import re
 import socket
+from collections import Counter
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -205,3 +208,43 @@ def test_dogstatsd_only_and_a_dead_agent_never_raise(spec: Spec, listener: Liste
     telemetry.flush()
     sink.close()
     sink.close()
+
+
+VALUES = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1, max_size=12)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["default", "high", "urgent"]), VALUES), min_size=1, max_size=12))
+def test_tags_are_bounded_exactly_like_labels(spec: Spec, updates: list[tuple[str, str]]) -> None:
+    """Whatever the values, the tags of each line are the Prometheus labels of the same update."""
+    listener = Listener()
+    try:
+        sink = make_sink(spec, listener)
+        registry = CollectorRegistry()
+        telemetry = Telemetry(spec, registry=registry, sinks=[sink])
+        counter = telemetry.metric("http_requests_total")
+        for queue, route in updates:
+            counter.labels(env="prod", route=route, status=queue).inc()
+        telemetry.flush()
+        lines: list[str] = []
+        while len(lines) < len(updates):
+            lines += listener.datagram()
+        sink.close()
+    finally:
+        listener.sock.close()
+    sent = Counter(line.split("|#", 1)[1] for line in lines if line.startswith("shop.http.requests:"))
+    exposed = Counter[str]()
+    for metric in registry.collect():
+        for sample in metric.samples:
+            if sample.name == "http_requests_total":
+                tags = ["service:shop", "env:prod", "version:v7"]
+                tags += [f"{k}:{sample.labels[k]}" for k in ("route", "status")]
+                exposed[",".join(normalize(t) for t in tags)] += int(sample.value)
+    assert sent == exposed
+    budget = {route for _, route in updates}
+    assert len({tags.split(",")[3] for tags in sent}) <= min(len(budget), 2) + 1  # max_values 2, plus __other__
+
+
+def normalize(tag: str) -> str:
+    """What DogStatsD keeps of a tag (the client's own rule after jobpulse's)."""
+    return re.sub(r"[^\w\d_\-:/.]", "_", re.sub(r"[|,#\s]", "_", tag))
