@@ -199,3 +199,22 @@ def test_a_long_render_lets_other_threads_take_the_gil(monkeypatch: pytest.Monke
     never = Renderer(registry, release_gil_every=None)
     assert eager.render(OPENMETRICS) == never.render(OPENMETRICS) == openmetrics_latest(registry)
     assert sleeps == [0] * 10
+
+
+def test_caches_are_kept_for_a_few_formats_only() -> None:
+    """Asking for every format and escaping in turn cannot multiply the memory the caches hold."""
+    from jobpulse.runtime.exposition import negotiate
+    from jobpulse.runtime.exposition.render import MAX_FORMATS
+
+    registry = CollectorRegistry()
+    Histogram("h", "h", ["a"], registry=registry).labels("x").observe(1)
+    renderer = Renderer(registry)
+    accepts = [
+        f"{media}; version=1.0.0; escaping={escaping}"
+        for media in ("application/openmetrics-text", "text/plain")
+        for escaping in ("allow-utf-8", "underscores", "dots", "values")
+    ]
+    for accept in accepts * 2:
+        renderer.render(negotiate(accept))
+        assert len(renderer._states) <= MAX_FORMATS
+    assert renderer.render(OPENMETRICS) == openmetrics_latest(registry)

@@ -46,6 +46,9 @@ __all__ = ["Renderer"]
 _overridden = internals.overrides_samples
 #: generic line prefixes kept at most: this many, or twice what the last scrape rendered if that is more
 _PREFIX_FLOOR = 50_000
+#: formats (format x escaping x created on/off) whose caches are kept: Prometheus asks for one, a person with curl
+#: for another; a client cycling through all sixteen cannot make the process hold sixteen copies
+MAX_FORMATS = 3
 
 
 class _One:
@@ -90,9 +93,12 @@ class Renderer:
         with self._lock:
             created = internals.use_created()
             key = (fmt.openmetrics, fmt.escaping, created)
-            state = self._states.get(key)
+            state = self._states.pop(key, None)
             if state is None:
-                state = self._states[key] = _State(Style(openmetrics=fmt.openmetrics, escaping=fmt.escaping))
+                state = _State(Style(openmetrics=fmt.openmetrics, escaping=fmt.escaping))
+                while len(self._states) >= MAX_FORMATS:  # the least recently asked-for format goes
+                    del self._states[next(iter(self._states))]
+            self._states[key] = state  # last: the most recently used
             self._style = state.style
             self._prefixes = state.prefixes
             self._fmt = fmt
