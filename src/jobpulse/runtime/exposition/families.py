@@ -11,6 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from itertools import accumulate
+from operator import is_
 from typing import Any
 
 from jobpulse.runtime import _client_internals as internals
@@ -30,6 +31,11 @@ _overridden = internals.overrides_samples
 RenderSamples = Callable[
     [str, str, Iterable[tuple[str, dict[str, str], Any, Any, Any]], list[str], dict[str, list[str]]], None
 ]
+
+
+def _same_objects(a: tuple[Any, ...] | None, b: tuple[Any, ...] | None) -> bool:
+    """The same exemplar objects (equal ones may still print differently: -0.0 and 0.0)."""
+    return a is b or (a is not None and b is not None and len(a) == len(b) and all(map(is_, a, b)))
 
 
 def _percent(text: str) -> str:
@@ -186,7 +192,7 @@ class Family:
             exemplars = None  # the usual case, kept as one None rather than a tuple of them
         # equal values render equally: bucket counts and the sum start at 0.0 and are only added to, so they
         # never hold -0.0 (the one float equal to another that prints differently)
-        if raw != plan.raw or exemplars != plan.exemplars or not plan.block:
+        if raw != plan.raw or not _same_objects(exemplars, plan.exemplars) or not plan.block:
             plan.raw = raw
             plan.exemplars = exemplars
             plan.block = self._histogram_text(plan, raw, exemplars)
