@@ -17,7 +17,7 @@ from jobpulse.runtime.exposition.render import Renderer
 __all__ = ["GZIP_LEVEL", "Message", "MetricsApp", "Receive", "Scope", "Send"]
 
 #: zlib level for gzip responses. Measured on a 3.4 MB scrape (benchmarks/bench_exposition.py, docs/benchmarks.md):
-#: level 1 compresses it about 13x faster than level 9 (prometheus_client's, via gzip.compress) for a body about
+#: level 1 compresses it about 12x faster than level 9 (prometheus_client's, via gzip.compress) for a body about
 #: 1.5x larger, still a 20th of the text.
 GZIP_LEVEL = 1
 
