@@ -21,6 +21,7 @@ from prometheus_client.utils import floatToGoString
 from jobpulse.runtime._client_internals import StockMultiProcessCollector, read_mmap_file, set_gauge_mode
 from jobpulse.runtime.multiprocess.compaction import compact
 from jobpulse.runtime.multiprocess.journal import READ_LOCK, flock, visible_files
+from jobpulse.runtime.multiprocess.merge import exact_sum
 from jobpulse.runtime.multiprocess.setup import directory_of
 
 if TYPE_CHECKING:
@@ -188,14 +189,14 @@ def _merge(files: list[str]) -> list[Metric]:
             set_gauge_mode(metric, family.mode)
         samples: list[Sample] = []
         for (name, labels), numbers in family.sums.items():
-            samples.append(Sample(name, dict(labels), math.fsum(numbers)))
+            samples.append(Sample(name, dict(labels), exact_sum(numbers)))
         for (name, labels), (value, _) in family.picked.items():
             samples.append(Sample(name, dict(labels), value))
         for without, by_bound in family.buckets.items():
             acc = 0.0
             base = dict(without)
             for bound in sorted(by_bound):
-                acc += math.fsum(by_bound[bound])
+                acc += exact_sum(by_bound[bound])
                 samples.append(Sample(metric_name + "_bucket", {**base, "le": _GO(bound)}, acc))
             samples.append(Sample(metric_name + "_count", base, acc))
         metric.samples = samples

@@ -18,10 +18,20 @@ _MONOTONIC = ("counter", "histogram", "summary")
 MERGED_GAUGES = ("sum", "max", "min", "mostrecent")
 
 
+def exact_sum(parts: Iterable[float]) -> float:
+    """``math.fsum``, except where it raises: +inf with -inf gives NaN and an overflow ±inf, as a plain sum
+    (and prometheus_client's own collector) would, instead of failing the whole scrape."""
+    parts = list(parts)
+    try:
+        return math.fsum(parts)
+    except (ValueError, OverflowError):
+        return float(sum(parts))
+
+
 def round_up_sum(parts: list[float]) -> float:
     """The exact sum of ``parts`` rounded towards +inf (``math.fsum`` rounds to nearest)."""
-    total = math.fsum(parts)
-    if math.isfinite(total) and math.fsum([*parts, -total]) > 0:
+    total = exact_sum(parts)
+    if math.isfinite(total) and exact_sum([*parts, -total]) > 0:
         return math.nextafter(total, math.inf)
     return total
 
@@ -73,7 +83,7 @@ def merge_values(kind: str, mode: str, files: Iterable[str]) -> dict[str, tuple[
         if kind in _MONOTONIC:
             out[key] = (round_up_sum(numbers), 0.0)
         elif mode == "sum":
-            out[key] = (math.fsum(numbers), 0.0)
+            out[key] = (exact_sum(numbers), 0.0)
         elif mode == "max":
             out[key] = (max(numbers), 0.0)
         elif mode == "min":
