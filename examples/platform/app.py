@@ -580,8 +580,6 @@ def create_app(
             )
             stack.callback(service.close)
             status.service = service
-            await service.start(interval=health_interval)  # check/heartbeat outages go into the uptime bars
-            stack.push_async_callback(service.stop)
             current = Platform(
                 telemetry,
                 engine,
@@ -598,6 +596,9 @@ def create_app(
             stack.push_async_callback(current.stop)
             await health.start()
             stack.push_async_callback(health.stop)
+            # check/heartbeat outages go into the uptime bars; stopped before the checks and heartbeats close
+            await service.start(interval=health_interval)
+            stack.push_async_callback(service.stop)
             yield
 
     health = HealthApp(None, service="platform")

@@ -302,3 +302,19 @@ async def test_a_check_outage_is_recorded_into_the_history_bars(tmp_path: Path) 
     finally:
         await service.stop()
         service.close()
+
+
+@pytest.mark.parametrize("mount", ["/status", "/public/status-page"])
+async def test_mounted_in_a_starlette_app(service: StatusService, mount: str) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    app = Starlette(routes=[Mount(mount, app=StatusApp(service, token=TOKEN))])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as c:
+        hook = await c.post(f"{mount}/webhook/alertmanager", json=payload(alert()), headers=AUTH)
+        assert hook.json()["action"] == "opened"
+        assert len((await c.get(f"{mount}/incidents")).json()["incidents"]) == 1
+        page = await c.get(f"{mount}/")
+        assert page.status_code == 200
+        assert f'href="{mount}/feed.atom"' in page.text and f'href="{mount}/history"' in page.text
+        assert (await c.get(f"{mount}/feed.atom")).status_code == 200

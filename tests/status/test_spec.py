@@ -74,3 +74,22 @@ def test_severities_without_a_mapping_degrade_performance() -> None:
         )
     )
     assert mapped.status_page is not None and mapped.status_page.severity_status["sev3"] == "major_outage"
+
+
+def test_an_alert_may_set_the_status_it_gives() -> None:
+    page = spec(
+        SPEC.replace("alerts: [ApiDown, ApiSlow]", "alerts: [ApiDown, {name: ApiSlow, status: partial_outage}]")
+    ).status_page
+    assert page is not None
+    api = page.components[0]
+    assert api.alerts[:2] == ("ApiDown", "ApiSlow")
+    assert api.status_for("ApiSlow", "warning", page.severity_status) == "partial_outage"
+    assert api.status_for("ApiDown", "critical", page.severity_status) == "major_outage"
+    with pytest.raises(SpecError) as exc:
+        spec(SPEC.replace("alerts: [ApiDown, ApiSlow]", "alerts: [ApiDown, {name: ApiSlw, status: partial_outage}]"))
+    assert "shop.yaml:50:32: error: status_page.components[0].alerts[1].name: unknown alert 'ApiSlw'" in str(exc.value)
+    with pytest.raises(SpecError) as exc:
+        spec(SPEC.replace("alerts: [ApiDown, ApiSlow]", "alerts: [ApiDown, {name: ApiSlow, status: down}]"))
+    assert "shop.yaml:50:" in str(exc.value) and "status" in str(exc.value)
+    with pytest.raises(SpecError, match="alert 'ApiDown' is listed twice"):
+        spec(SPEC.replace("alerts: [ApiDown, ApiSlow]", "alerts: [ApiDown, ApiDown]"))

@@ -11,7 +11,7 @@ import pytest
 from jobpulse.status.store import StatusStore
 from jobpulse.status.webhook import WebhookPayload
 from jobpulse.verify.datastores import PostgresServer
-from tests.status.helpers import alert, payload, spec
+from tests.status.helpers import SPEC, alert, payload, spec
 
 T0 = 1_796_000_000.0
 
@@ -196,3 +196,16 @@ def test_two_replicas_receiving_the_same_delivery_make_one_incident(postgres_ser
     finally:
         for store in replicas:
             store.close()
+
+
+def test_an_alert_with_its_own_status_overrides_its_severity(tmp_path: Path) -> None:
+    text = SPEC.replace("alerts: [JobsFailing]", "alerts: [{name: JobsFailing, status: major_outage}]")
+    page = spec(text).status_page
+    assert page is not None
+    store = StatusStore.open(tmp_path / "s.db", page)
+    try:
+        _deliver(store, alert("JobsFailing", severity="warning"))
+        [incident] = store.unresolved()
+        assert incident.components == {"workers": "major_outage"} and incident.impact == "critical"
+    finally:
+        store.close()

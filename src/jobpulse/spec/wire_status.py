@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,6 +36,13 @@ class HeartbeatsSpec(_Strict):
     min_workers: int = Field(default=1, ge=1, le=10_000)
 
 
+class AlertRefSpec(_Strict):
+    """An alert with the status it gives the component, whatever its severity."""
+
+    name: str = Field(min_length=1)
+    status: ComponentStatus
+
+
 class ComponentSpec(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=40, description="the component's id")
     title: str = Field(default="", max_length=80, description="the name shown on the page (default: name)")
@@ -43,8 +50,10 @@ class ComponentSpec(_Strict):
     checks: list[str] = Field(default_factory=list, description="health check (dependency) names")
     heartbeats: HeartbeatsSpec | None = None
     slos: list[str] = Field(default_factory=list, description="SLO names shown with the component")
-    alerts: list[str] = Field(
-        default_factory=list, description="alert names that affect the component (SLO burn alerts come with `slos`)"
+    alerts: list[str | AlertRefSpec] = Field(
+        default_factory=list,
+        description="alerts that affect the component: a name, or {name, status} to set the status it gives"
+        " (SLO burn alerts come with `slos`)",
     )
 
 
@@ -88,6 +97,11 @@ class Component:
     min_workers: int | None  # None: heartbeats are not part of this component
     slos: tuple[str, ...]
     alerts: tuple[str, ...]  # every alert name that affects it (SLO burn and absent alerts included)
+    alert_status: dict[str, str] = field(default_factory=dict)  # alert name -> status, overriding the severity
+
+    def status_for(self, alertname: str, severity: str, severity_status: dict[str, str]) -> str:
+        """The status a firing alert gives this component."""
+        return self.alert_status.get(alertname) or severity_status.get(severity, "degraded_performance")
 
 
 @dataclass(frozen=True)
@@ -142,10 +156,17 @@ def resolve_status_page(
                 known = ", ".join(sorted(slo_alerts)) or "no SLOs"
                 problem((*where, "slos", k), f"unknown SLO {slo!r}; the spec has {known}")
         names: list[str] = []
-        for k, alert in enumerate(c.alerts):
+        overrides: dict[str, str] = {}
+        for k, ref in enumerate(c.alerts):
+            alert = ref if isinstance(ref, str) else ref.name
             if alert not in alert_names:
-                problem((*where, "alerts", k), f"unknown alert {alert!r}; {_closest(alert, alert_names)}")
+                at = (*where, "alerts", k) if isinstance(ref, str) else (*where, "alerts", k, "name")
+                problem(at, f"unknown alert {alert!r}; {_closest(alert, alert_names)}")
+            if alert in names:
+                problem((*where, "alerts", k), f"alert {alert!r} is listed twice")
             names.append(alert)
+            if not isinstance(ref, str):
+                overrides[alert] = ref.status
         for slo in c.slos:
             names += slo_alerts.get(slo, ())
         for k, check in enumerate(c.checks):
@@ -161,6 +182,7 @@ def resolve_status_page(
                 min_workers=c.heartbeats.min_workers if c.heartbeats is not None else None,
                 slos=tuple(c.slos),
                 alerts=tuple(dict.fromkeys(names)),
+                alert_status=overrides,
             )
         )
     mapping = {**DEFAULT_SEVERITY_STATUS, **wire.severity_status}

@@ -172,8 +172,8 @@ class StatusStore:
     def _components(self, firing: Iterable[tuple[str, dict[str, str], dict[str, str]]]) -> dict[str, str]:
         out: dict[str, str] = {}
         for alertname, labels, _ in firing:
-            status = self.page.severity_status.get(labels.get("severity", ""), "degraded_performance")
             for component in self.page.affected(alertname, labels):
+                status = component.status_for(alertname, labels.get("severity", ""), self.page.severity_status)
                 out[component.name] = worst([out.get(component.name, "operational"), status])
         return out
 
