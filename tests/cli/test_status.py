@@ -14,7 +14,7 @@ import httpx
 from click.testing import CliRunner
 
 from jobpulse.cli.main import cli
-from jobpulse.verify.servers import free_port, wait_for
+from jobpulse.verify.servers import ServerStartError, free_port, wait_for
 from tests.status.helpers import SPEC, TOKEN, alert, payload, write_spec
 
 BIN = Path(sys.executable).parent / "jobpulse"
@@ -30,7 +30,13 @@ def serving(spec: Path, storage: Path, port: int) -> Iterator[subprocess.Popen[b
         stderr=subprocess.PIPE,
     )
     try:
-        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/status/api/v2/status.json").status_code == 200, 20)
+
+        def up() -> bool:
+            if process.poll() is not None:  # it exited: no point waiting
+                raise ServerStartError(f"jobpulse status serve exited with {process.returncode}")
+            return httpx.get(f"http://127.0.0.1:{port}/status/api/v2/status.json").status_code == 200
+
+        wait_for(up, timeout=60)  # the CLI's imports take a while on a loaded machine
         yield process
     finally:
         if process.poll() is None:
