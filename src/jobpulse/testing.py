@@ -54,15 +54,17 @@ Source = Telemetry | CollectorRegistry
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
-def fresh_telemetry(spec: str | Path | Spec, *, strict: bool = True) -> Telemetry:
+def fresh_telemetry(spec: str | Path | Spec, *, strict: bool = True, track: str = "") -> Telemetry:
     """The spec's metrics on a new, empty :class:`~prometheus_client.CollectorRegistry` of their own.
 
     ``strict`` (the default here) makes a wrong label name or a value outside its bound raise
     :class:`~jobpulse.LabelError` instead of being counted and replaced by ``__other__``; pass
-    ``strict=False`` to test that production behaviour.
+    ``strict=False`` to test that production behaviour. ``track`` is the rollout track the metrics are
+    labelled with (``"canary"``); unlike ``Telemetry``, ``$JOBPULSE_TRACK`` is not read, so tests do not
+    depend on the environment they run in.
     """
     model = spec if isinstance(spec, Spec) else load_spec(spec)
-    return Telemetry(model, registry=CollectorRegistry(), strict=strict)
+    return Telemetry(model, registry=CollectorRegistry(), strict=strict, track=track)
 
 
 def _registry(source: Source) -> CollectorRegistry:

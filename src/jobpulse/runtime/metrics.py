@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 
 from jobpulse.runtime.labels import OTHER, LabelBudget, LabelError, key_getter, label_errors_counter, overflow_counter
 from jobpulse.runtime.multiprocess import gauge_modes
+from jobpulse.runtime.track import Track, resolve_track
 from jobpulse.runtime.tracker import JobTracker
 from jobpulse.spec.load import load_spec
 from jobpulse.spec.model import Metric, Spec
@@ -60,6 +61,12 @@ class Instrument:
             label.name: LabelBudget(label.max_values or 0) for label in metric.labels if label.values is None
         }
         self._lock = threading.Lock()
+        # the process's rollout track, for calls that leave its label out (jobpulse.runtime.track); unset, leaving
+        # the label out is the label error it always was
+        track = telemetry.track
+        self._track: tuple[str, str] | None = (
+            (track.label, track.value) if track.is_set and track.label in self._names_set else None
+        )
 
     def labels(self, **values: object) -> Any:
         """The child for these label values; unknown label names raise in strict mode only."""
@@ -68,9 +75,9 @@ class Instrument:
                 get_key = self._key  # a local: `obj.attr()` on an instance attribute is not specialised
                 key = get_key(values)
             except KeyError:
-                key = self._fix_names(values)
+                key = self._slow_key(values)
         else:
-            key = self._fix_names(values)
+            key = self._slow_key(values)
         child = self._children.get(key)
         if child is None:
             child, _ = self.resolve(key)
@@ -111,6 +118,18 @@ class Instrument:
             self._other_children[key] = child
         return child, False
 
+    def _slow_key(self, values: dict[str, object]) -> tuple[object, ...]:
+        """Not exactly the metric's label names: add the rollout track if it was left out, else fix them up."""
+        track = self._track
+        if track is not None and track[0] not in values:
+            values = {**values, track[0]: track[1]}
+            if len(values) == self._n:
+                try:
+                    return self._key(values)
+                except KeyError:
+                    pass
+        return self._fix_names(values)
+
     def _fix_names(self, values: dict[str, object]) -> tuple[str, ...]:
         given = set(values)
         missing = sorted(self._names_set - given)
@@ -150,9 +169,17 @@ class Telemetry:
         registry: CollectorRegistry | None = REGISTRY,
         strict: bool = False,
         sinks: Sequence[UpdateSink] = (),
+        track: str | None = None,
     ) -> None:
-        """``sinks`` also receive every update (e.g. :class:`jobpulse.runtime.dogstatsd.DogStatsdSink`)."""
+        """``sinks`` also receive every update (e.g. :class:`jobpulse.runtime.dogstatsd.DogStatsdSink`).
+
+        ``track`` is the rollout track this process serves (``"canary"``, ``"baseline"``; default
+        ``$JOBPULSE_TRACK``, ``""`` for none whatever the environment says): metrics that declare the spec's
+        rollout label get it from the HTTP middleware, the job tracker and :meth:`Instrument.labels`
+        (see :mod:`jobpulse.runtime.track`).
+        """
         self.spec = spec
+        self.track: Track = resolve_track(spec.track_label, track)
         self.sinks = tuple(sinks)
         self.registry = registry
         self.strict = strict
@@ -180,9 +207,10 @@ class Telemetry:
         registry: CollectorRegistry | None = REGISTRY,
         strict: bool = False,
         sinks: Sequence[UpdateSink] = (),
+        track: str | None = None,
     ) -> Telemetry:
-        """Load a spec file and register its metrics in ``registry``."""
-        return cls(load_spec(path), registry=registry, strict=strict, sinks=sinks)
+        """Load a spec file and register its metrics in ``registry`` (``track``: see :meth:`__init__`)."""
+        return cls(load_spec(path), registry=registry, strict=strict, sinks=sinks, track=track)
 
     def wrap(self, metric: Metric, child: Any, values: tuple[str, ...]) -> Any:
         """``child`` as every sink wants it (each update also sent elsewhere); ``child`` itself without sinks."""

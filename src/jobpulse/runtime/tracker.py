@@ -28,6 +28,7 @@ from jobpulse.runtime.job import (
     new_job_id,
 )
 from jobpulse.runtime.labels import LabelError, key_getter
+from jobpulse.runtime.track import warn_unset
 from jobpulse.spec.model import Job as JobModel
 
 if TYPE_CHECKING:
@@ -60,6 +61,12 @@ class JobTracker:
         self._lock = threading.Lock()
         roles = model.roles()
         self._instruments: dict[str, Instrument] = {role: telemetry.metric(m.name) for role, m in roles.items()}
+        # the rollout track, for the job's metrics that declare its label without it being an attribute;
+        # bound into each attribute combination's children once (_bind), so jobs pay nothing for it
+        track = telemetry.track
+        wanting = [m.name for m in roles.values() if track.label in m.label_names and track.label not in self._attrs]
+        self._track_values: dict[str, object] = {track.label: track.value} if wanting else {}
+        warn_unset(track, f"job {model.name!r}", wanting)
 
     # -- explicit calls -------------------------------------------------------------------------------
     def enqueue(self, job_id: str | None = None, *values: object, **attributes: object) -> Job:
@@ -287,7 +294,7 @@ class JobTracker:
             instrument = self._instruments.get(role)
             if instrument is None:
                 return None
-            values = {**attrs, **(extra or {})}
+            values = {**self._track_values, **attrs, **(extra or {})}
             resolved, ok = instrument.resolve(tuple(values[name] for name in instrument.names))
             clean = clean and ok
             return resolved

@@ -11,6 +11,7 @@ from jobpulse.spec.datadog_resolve import resolve_datadog
 from jobpulse.spec.errors import Location, Problem, SpecError
 from jobpulse.spec.located import located_problems
 from jobpulse.spec.queries import SCRAPE_SERIES, closest, query_problems
+from jobpulse.spec.rollout import track_label
 from jobpulse.spec.rollout_resolve import resolve_rollouts
 from jobpulse.spec.scrape import resolve_kubernetes, resolve_scrape
 from jobpulse.spec.slo_resolve import resolve_slos
@@ -160,6 +161,7 @@ class Resolver:
 
     def jobs(self, metrics: dict[str, model.Metric]) -> dict[str, model.Job]:
         out: dict[str, model.Job] = {}
+        track = track_label([r.label for r in self.spec.rollouts])
         for i, j in enumerate(self.spec.jobs):
             if j.name in out:
                 self.problem(("jobs", i, "name"), f"job {j.name!r} is defined twice")
@@ -179,7 +181,8 @@ class Resolver:
                 if metric.type not in types:
                     self.problem(where, f"{role} must be a {' or '.join(types)}, but {name} is a {metric.type}")
                     continue
-                allowed = set(j.attributes) | ({j.outcome_label} if outcome_ok else set())
+                # the rollout's track label is filled by the tracker from the process's track (docs/canary.md)
+                allowed = set(j.attributes) | ({j.outcome_label} if outcome_ok else set()) | {track}
                 extra = [n for n in metric.label_names if n not in allowed]
                 if extra:
                     why = (

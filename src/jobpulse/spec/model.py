@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobpulse.spec import wire
-from jobpulse.spec.rollout import Rollout
+from jobpulse.spec.rollout import Rollout, track_label
 from jobpulse.spec.scrape import Endpoint, KubernetesConfig
 from jobpulse.spec.slo import SLO
 from jobpulse.spec.targets import DEFAULT_TARGET, RuleTarget
@@ -242,6 +242,12 @@ class Spec:
 
     def metric(self, name: str) -> Metric:
         return self.metrics[name]
+
+    @property
+    def track_label(self) -> str:
+        """The label the runtime fills with the process's rollout track (``Telemetry(track=)``,
+        ``JOBPULSE_TRACK``): the first rollout's label, else ``track``."""
+        return track_label([r.label for r in self.rollouts])
 
     def series_index(self) -> dict[str, tuple[Metric, tuple[str, ...]]]:
         """Every exposed series name → (metric, extra labels such as ``le``)."""

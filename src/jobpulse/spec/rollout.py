@@ -10,6 +10,13 @@ from dataclasses import dataclass
 
 #: Fewer samples per side than this and the test says nothing: the metric is inconclusive.
 MIN_SAMPLES = 10
+#: The label that says which rollout track a process serves when the spec has no ``rollouts`` section.
+DEFAULT_TRACK_LABEL = "track"
+
+
+def track_label(labels: list[str] | tuple[str, ...]) -> str:
+    """The label the runtime fills with the process's track: the first rollout's label, else ``track``."""
+    return labels[0] if labels else DEFAULT_TRACK_LABEL
 
 
 @dataclass(frozen=True)

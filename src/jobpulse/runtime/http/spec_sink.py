@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobpulse.runtime.http.presets import Measure, Role
 from jobpulse.runtime.http.sink import STATUS, STATUS_CLASS, Sink
+from jobpulse.runtime.track import warn_unset
 
 if TYPE_CHECKING:
     from jobpulse.runtime.metrics import Instrument, Telemetry
@@ -42,6 +43,9 @@ class SpecSink(Sink):
         self.app_name = app_name
         # a constant label's "role" is its name behind "=": its value never changes
         self._constants = {f"={label}": value for label, value in constants.items()}
+        # the rollout track (jobpulse.runtime.track) is a constant too, for the metrics that declare its label
+        track = telemetry.track
+        wanting: list[str] = []
         self._parts: list[tuple[Measure, Instrument, tuple[str, ...]]] = []
         for measure, name in names.items():
             if measure not in _SPEC_TYPES:
@@ -56,11 +60,17 @@ class SpecSink(Sink):
                 if label in constants:
                     roles.append(f"={label}")
                     continue
+                if label == track.label:
+                    self._constants[f"={label}"] = track.value
+                    roles.append(f"={label}")
+                    wanting.append(name)
+                    continue
                 role = _ROLE_BY_LABEL.get(label)
                 if role is None or (measure == "in_progress" and role not in ("method", "app_name")):
                     raise ValueError(f"{name}: the HTTP middleware cannot fill label {label!r}")
                 roles.append(role)
             self._parts.append((measure, instrument, tuple(roles)))
+        warn_unset(track, "MetricsMiddleware", wanting)
         self._cells: dict[tuple[str, str, int], list[tuple[Measure, Any]]] = {}
         self._gauges: dict[str, list[Any]] = {}
 
