@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from jobpulse.canary.judge import PhaseVerdict, SideData, judge_metric, judge_phase_metrics
-from jobpulse.canary.prometheus import PrometheusClient, Series
+from jobpulse.canary.prometheus import PrometheusAPI, Series, instant, range_series
 from jobpulse.spec.rollout import Compared, Phase, Rollout
 
 
@@ -49,7 +49,7 @@ def _column(series: Series, times: list[float]) -> list[float]:
 
 
 def fetch_side(
-    client: PrometheusClient, rollout: Rollout, metric: Compared, side: str, start: float, end: float
+    client: PrometheusAPI, rollout: Rollout, metric: Compared, side: str, start: float, end: float
 ) -> SideData:
     """One side's per-interval events (and hits, or histogram buckets) over [start, end]."""
     interval = rollout.interval_seconds
@@ -57,11 +57,11 @@ def fetch_side(
     if not times:
         return SideData([], [] if metric.kind == "ratio" else None, None if metric.kind == "ratio" else [])
     first, last = times[0], times[-1]
-    events = _column(client.query_range(rollout.events_query(metric, side), first, last, interval), times)
+    events = _column(range_series(client, rollout.events_query(metric, side), first, last, interval), times)
     if metric.kind == "ratio":
-        hits = _column(client.query_range(rollout.numerator_query(metric, side), first, last, interval), times)
+        hits = _column(range_series(client, rollout.numerator_query(metric, side), first, last, interval), times)
         return SideData(events, hits=hits)
-    raw = client.query_range(rollout.buckets_query(metric, side), first, last, interval)
+    raw = range_series(client, rollout.buckets_query(metric, side), first, last, interval)
     by_le: dict[float, dict[float, float]] = {}
     for key, points in raw.items():
         le = dict(key).get("le")
@@ -76,11 +76,11 @@ def fetch_side(
     return SideData(events, buckets=buckets, bounds=bounds)
 
 
-def canary_share(client: PrometheusClient, rollout: Rollout, at: float, window: str) -> float | None:
+def canary_share(client: PrometheusAPI, rollout: Rollout, at: float, window: str) -> float | None:
     """The canary's share of all of the first metric's events over ``window`` before ``at`` (None: no traffic)."""
     metric = rollout.metrics[0]
-    canary = client.query(rollout.events_query(metric, "canary", window), at)
-    everything = client.query(f"sum(increase({metric.count.select(rollout.matchers)}[{window}]))", at)
+    canary = instant(client, rollout.events_query(metric, "canary", window), at)
+    everything = instant(client, f"sum(increase({metric.count.select(rollout.matchers)}[{window}]))", at)
     c = sum(v for points in canary.values() for _, v in points)
     total = sum(v for points in everything.values() for _, v in points)
     if not total or math.isnan(total) or math.isnan(c):
@@ -88,7 +88,7 @@ def canary_share(client: PrometheusClient, rollout: Rollout, at: float, window: 
     return c / total
 
 
-def detect_phase(client: PrometheusClient, rollout: Rollout, at: float) -> tuple[Phase, float | None]:
+def detect_phase(client: PrometheusAPI, rollout: Rollout, at: float) -> tuple[Phase, float | None]:
     """The phase whose weight is closest to the canary's share of the traffic now."""
     shortest = min(rollout.phases, key=lambda p: p.min_duration_seconds)
     share = canary_share(client, rollout, at, shortest.min_duration)
@@ -98,7 +98,7 @@ def detect_phase(client: PrometheusClient, rollout: Rollout, at: float) -> tuple
 
 
 def judge_phase(
-    client: PrometheusClient,
+    client: PrometheusAPI,
     rollout: Rollout,
     phase: Phase | None,
     at: float,

@@ -91,8 +91,8 @@ def canary_command(
     """
     require("scipy", extra="canary", feature="jobpulse canary")
     from jobpulse.canary.fetch import judge_phase
-    from jobpulse.canary.prometheus import PrometheusClient, PrometheusError
     from jobpulse.canary.report import RENDERERS
+    from jobpulse.prometheus_api import PrometheusAPI, PrometheusAPIError
 
     model = load_or_exit(spec)
     if not model.rollouts:
@@ -123,9 +123,9 @@ def canary_command(
     if bearer_token_file is not None:
         token = bearer_token_file.read_text(encoding="utf-8").strip()
     try:
-        client = PrometheusClient(url, timeout=timeout, token=token)
+        client = PrometheusAPI(url, timeout=timeout, token=token)
         verdict = judge_phase(client, rollout, phase, at, since)
-    except PrometheusError as exc:
+    except PrometheusAPIError as exc:
         fail(f"cannot judge the canary: {exc}")
     click.echo(RENDERERS[fmt](verdict), nl=False)
     sys.exit(verdict.exit_code)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from jobpulse.canary.fetch import fetch_side, judge_phase
 from jobpulse.canary.judge import FAIL, INCONCLUSIVE, PASS, PhaseVerdict
-from jobpulse.canary.prometheus import PrometheusClient
+from jobpulse.prometheus_api import PrometheusAPI
 from jobpulse.spec.model import Spec
 from jobpulse.spec.rollout import Rollout
 from jobpulse.verify.backtest.evaluate import TSDB
@@ -246,7 +246,7 @@ def run_rollout_scenario(
         timings["simulate"] = time.perf_counter() - began
         began = time.perf_counter()
         server = tsdb.start()
-        client = PrometheusClient(server.url, timeout=120.0)
+        client = PrometheusAPI(server.url, timeout=120.0)
         outcomes = []
         for index, (phase, (start, end)) in enumerate(zip(rollout.phases, sim.bounds, strict=True)):
             verdict = judge_phase(client, rollout, phase, EPOCH + end)
@@ -260,7 +260,7 @@ def run_rollout_scenario(
     return result
 
 
-def _series(client: PrometheusClient, rollout: Rollout, start: float, end: float) -> dict[str, dict[str, list]]:  # type: ignore[type-arg]
+def _series(client: PrometheusAPI, rollout: Rollout, start: float, end: float) -> dict[str, dict[str, list]]:  # type: ignore[type-arg]
     """Each compared metric's per-interval value per side, for plots."""
     from jobpulse.canary.judge import SideData
 
