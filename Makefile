@@ -71,7 +71,7 @@ lock: | $(UV)
 	$(UV) lock --upgrade --python $(PYTHON)
 
 golden: $(STAMP)
-	JOBPULSE_UPDATE_GOLDEN=1 $(BIN)/pytest tests/test_golden.py tests/compile/test_canary_rules.py -q
+	JOBPULSE_UPDATE_GOLDEN=1 $(BIN)/pytest tests/render/test_golden.py tests/compile/test_canary_rules.py -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py --write

@@ -195,7 +195,7 @@ def make_celery(broker: str, telemetry: Telemetry, simulation: Simulation | None
     return app
 
 
-def main() -> None:  # pragma: no cover - runs in the worker subprocesses (tests/test_render_pipeline.py)
+def main() -> None:  # pragma: no cover - runs in the worker subprocesses (tests/examples/test_render_pipeline.py)
     broker = os.environ["RENDER_PIPELINE_BROKER"]
     spec = Path(os.environ.get("RENDER_PIPELINE_SPEC", str(SPEC_PATH)))
     from jobpulse.runtime import multiprocess

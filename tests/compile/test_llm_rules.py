@@ -12,7 +12,7 @@ from jobpulse.compile.build import BuildResult, compile_spec
 from jobpulse.compile.llm_rules import llm_groups, llm_tests
 from jobpulse.spec.load import load_spec_text
 from jobpulse.verify.promtool import check_rules, run_tests
-from tests.test_llm import SEED_002
+from tests.runtime.test_llm import SEED_002
 
 
 def build(text: str = SEED_002) -> BuildResult:

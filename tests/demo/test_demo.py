@@ -22,7 +22,7 @@ from jobpulse.demo.example import ExampleError, find_example, repo_examples_dir
 from jobpulse.demo.stats import JobMetrics, RegistryWindow, histogram_quantile, merge
 from jobpulse.spec.load import load_spec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JOBPULSE = str(Path(sys.executable).parent / "jobpulse")
 PREVIEW = ROOT / "examples" / "preview_jobs"
 BUILD_FILES = (
@@ -305,7 +305,7 @@ def test_p95_is_shown_in_milliseconds_whatever_the_histogram_unit() -> None:
     from jobpulse.demo.stats import JobMetrics
     from jobpulse.spec.load import load_spec
 
-    root = Path(__file__).resolve().parents[1] / "examples"
+    root = Path(__file__).resolve().parents[2] / "examples"
     preview = JobMetrics.from_spec(load_spec(root / "preview_jobs" / "jobpulse.yaml"))
     platform = JobMetrics.from_spec(load_spec(root / "platform" / "jobpulse.yaml"))
     assert preview is not None and platform is not None

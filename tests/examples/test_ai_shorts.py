@@ -19,7 +19,7 @@ from jobpulse.spec.errors import SpecError
 from jobpulse.spec.load import load_spec, load_spec_text
 from jobpulse.testing import total
 from tests.helpers import ROOT
-from tests.test_middleware import call
+from tests.runtime.http.test_middleware import call
 
 SPEC = ROOT / "examples" / "ai_shorts" / "jobpulse.yaml"
 

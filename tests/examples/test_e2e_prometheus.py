@@ -37,7 +37,7 @@ from jobpulse.verify.servers import PrometheusServer, prometheus_config, scrape_
 
 pytestmark = pytest.mark.integration
 
-PREVIEW = Path(__file__).resolve().parents[1] / "examples" / "preview_jobs"
+PREVIEW = Path(__file__).resolve().parents[2] / "examples" / "preview_jobs"
 ALERTS = {"PreviewGenerationHighFailureRate", "PreviewGenerationSlow", "PreviewQueueStalled"}
 
 

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from jobpulse import testing
 from jobpulse.demo.example import load_example
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 API = "/api/v1/developers/preview-jobs"
 
 pytestmark = pytest.mark.anyio

@@ -22,7 +22,7 @@ from jobpulse.spec.load import load_spec
 from jobpulse.verify.datastores import RedisServer
 from tests.datastores_fixtures import serve
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "prompt_rollout"
 SPEC = EXAMPLE / "jobpulse.yaml"
 #: the seed's Grafana variables, as the test sets them

@@ -23,7 +23,7 @@ from jobpulse.spec.load import load_spec
 from jobpulse.verify.datastores import RedisServer
 from tests.datastores_fixtures import serve
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "render_pipeline"
 SPEC = EXAMPLE / "jobpulse.yaml"
 SEED_METRICS = {

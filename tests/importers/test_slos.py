@@ -15,7 +15,7 @@ from jobpulse.spec.errors import SpecError
 from jobpulse.spec.load import load_spec_text
 from tests.helpers import MINIMAL_SPEC
 
-FIXTURES = Path(__file__).parent / "fixtures" / "import"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "import"
 SEED_JSON = FIXTURES / "seed004_slos.json"
 OPENSLO = FIXTURES / "openslo.yaml"
 

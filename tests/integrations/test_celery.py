@@ -27,7 +27,7 @@ from jobpulse.verify.datastores import RedisServer
 from tests.fixtures.queues.celery_tasks import SEEN, make_app
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float:

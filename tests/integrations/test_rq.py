@@ -24,7 +24,7 @@ from jobpulse.verify.datastores import RedisServer
 from tests.fixtures.queues import rq_jobs
 
 pytestmark = pytest.mark.integration
-SPEC = Path(__file__).parent / "fixtures" / "queues" / "tasks.yaml"
+SPEC = Path(__file__).parents[1] / "fixtures" / "queues" / "tasks.yaml"
 OK, BOOM, FLAKY, RETURNS_RETRY = (
     "tests.fixtures.queues.rq_jobs.ok",
     "tests.fixtures.queues.rq_jobs.boom",

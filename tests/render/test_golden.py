@@ -16,7 +16,7 @@ from jobpulse.render.files import render_all
 from jobpulse.spec.load import load_spec
 from tests.helpers import EXAMPLE_SPECS
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 UPDATE = os.environ.get("JOBPULSE_UPDATE_GOLDEN") == "1"
 
 

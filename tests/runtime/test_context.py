@@ -26,7 +26,7 @@ from jobpulse.runtime import context
 from jobpulse.runtime.context import CorrelationMiddleware, RequestContext, parse_traceparent, valid_request_id
 from jobpulse.runtime.http import MetricsMiddleware
 from tests.helpers import write_spec
-from tests.test_middleware import call
+from tests.runtime.http.test_middleware import call
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 GOOD_TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

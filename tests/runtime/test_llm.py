@@ -13,7 +13,7 @@ from jobpulse.runtime.metrics import LabelError, Telemetry
 from jobpulse.spec.errors import SpecError
 from jobpulse.spec.load import load_spec, load_spec_text
 
-AI_SHORTS = Path(__file__).resolve().parent.parent / "examples" / "ai_shorts" / "jobpulse.yaml"
+AI_SHORTS = Path(__file__).resolve().parents[2] / "examples" / "ai_shorts" / "jobpulse.yaml"
 
 #: seed 002's OpenAI metrics (names, labels, buckets), with the cost as a USD counter and a cache in cents
 SEED_002 = """

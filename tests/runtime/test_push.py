@@ -17,7 +17,7 @@ from jobpulse.verify.pushgateway import PushgatewayServer
 
 pytestmark = pytest.mark.integration
 
-AI_SHORTS = Path(__file__).resolve().parent.parent / "examples" / "ai_shorts" / "jobpulse.yaml"
+AI_SHORTS = Path(__file__).resolve().parents[2] / "examples" / "ai_shorts" / "jobpulse.yaml"
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from jobpulse.cli.main import cli
 from jobpulse.spec.load import load_spec
 
-PREVIEW = Path(__file__).resolve().parents[1] / "examples" / "preview_jobs" / "jobpulse.yaml"
+PREVIEW = Path(__file__).resolve().parents[3] / "examples" / "preview_jobs" / "jobpulse.yaml"
 
 # A 99.9% / 30d events SLO on a job lifecycle; 600 jobs a minute so every minute has enough events.
 ORDERS = """\
