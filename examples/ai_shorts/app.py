@@ -42,6 +42,7 @@ from jobpulse import Job, Telemetry
 from jobpulse.runtime import context
 from jobpulse.runtime.context import CorrelationMiddleware, RequestContext, valid_request_id
 from jobpulse.runtime.http import MetricsMiddleware
+from jobpulse.verify.timescale import SpeedClock
 
 __all__ = [
     "FAULT_SCENARIOS",
@@ -80,6 +81,7 @@ class Scenario:
     cache_hit: float = 0.7
     db_error: float = 0.0
     slowdown: float = 1.0
+    slow_share: float = 0.0  # this share of renders is slowed down by ``slowdown`` (the others are not)
     hang: bool = False  # jobs start and never finish: active_jobs climbs
 
 
@@ -87,7 +89,8 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     "healthy": Scenario(),
     "failure-spike": Scenario(job_failure=0.3, llm_error=0.25),  # HighErrorRate, LLMHighErrorRate, batches
-    "slow": Scenario(slowdown=60.0),  # HighLatency
+    # 10% of renders wait 40-60 s on a slow render farm: p99 above 30 s, while the jobs in flight stay few
+    "slow": Scenario(slowdown=60.0, slow_share=0.1),  # HighLatency
     "stall": Scenario(hang=True),  # HighActiveJobs
     "llm-errors": Scenario(llm_error=0.3),  # LLMHighErrorRate
     "cache-cold": Scenario(cache_hit=0.2),  # LowCacheHitRate
@@ -96,6 +99,9 @@ SCENARIOS: dict[str, Scenario] = {
 FAULT_SCENARIOS = tuple(SCENARIOS)
 RENDER_SECONDS = (0.2, 1.0)
 LLM_SECONDS = (0.05, 0.3)
+#: calls of the LLM per job before the job fails, and the pause before the n-th retry (n x this)
+LLM_ATTEMPTS = 8
+LLM_RETRY_SECONDS = 0.5
 
 
 # -- logging ------------------------------------------------------------------------------------------------
@@ -116,10 +122,19 @@ def configure_logging(handler: logging.Handler | None = None, level: int = loggi
 class Faults:
     """The current fault scenario; change ``scenario`` at runtime to switch."""
 
-    def __init__(self, scenario: str = "healthy", *, time_scale: float = 1.0, rng: random.Random | None = None):
+    def __init__(
+        self,
+        scenario: str = "healthy",
+        *,
+        time_scale: float = 1.0,
+        rng: random.Random | None = None,
+        clock: SpeedClock | None = None,
+    ):
         self.scenario = scenario
         self.time_scale = time_scale
         self.rng = rng or random.Random()
+        #: the app's time: simulated work sleeps on it and the trackers measure with it (tests run it faster)
+        self.clock = clock or SpeedClock()
 
     @property
     def scenario(self) -> str:
@@ -137,6 +152,10 @@ class Faults:
 
     def seconds(self, bounds: tuple[float, float], slowdown: float = 1.0) -> float:
         return self.rng.uniform(*bounds) * slowdown * self.time_scale
+
+    def render_slowdown(self) -> float:
+        scenario = self.current
+        return scenario.slowdown if self.chance(scenario.slow_share or 1.0) else 1.0
 
 
 class LLMError(Exception):
@@ -192,8 +211,9 @@ class ShortsService:
     def __init__(self, telemetry: Telemetry, faults: Faults, *, workers: int = 4) -> None:
         self.telemetry = telemetry
         self.faults = faults
-        self.jobs_tracker = telemetry.job("generation")
-        self.batches_tracker = telemetry.job("batch")
+        self.clock = faults.clock
+        self.jobs_tracker = telemetry.job("generation", clock=self.clock.time)
+        self.batches_tracker = telemetry.job("batch", clock=self.clock.time)
         self.jobs: dict[str, ShortJob] = {}
         self.batches: dict[str, Batch] = {}
         self.cache: dict[str, str] = {}
@@ -201,7 +221,7 @@ class ShortsService:
         self.n_workers = workers
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
-        self._stuck: set[asyncio.Task[None]] = set()  # jobs hanging in the stall scenario
+        self._running: set[asyncio.Task[None]] = set()  # jobs in progress (hanging ones too, in the stall scenario)
         m = telemetry.metric
         self.llm_requests = m("llm_requests_total")
         self.llm_latency = m("llm_latency_seconds")
@@ -218,7 +238,7 @@ class ShortsService:
         self._tasks.append(asyncio.create_task(self._count_users()))
 
     async def stop(self) -> None:
-        tasks = [*self._tasks, *self._stuck]
+        tasks = [*self._tasks, *self._running]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -227,9 +247,13 @@ class ShortsService:
         self._tasks = []
 
     # -- API side --
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
     def seen_user(self, user_id: str | None) -> None:
         if user_id is not None:
-            self.users[user_id] = time.monotonic()
+            self.users[user_id] = self.clock.monotonic()
 
     def create_job(self, job_type: str, prompt: str, user_id: str | None, batch_id: str | None = None) -> ShortJob:
         tracked = self.jobs_tracker.enqueue(job_type=job_type)
@@ -254,34 +278,28 @@ class ShortsService:
 
     # -- workers --
     async def _worker(self, n: int) -> None:
+        """Takes jobs off the queue and runs each as its own task: the LLM, the render farm and the database are
+        services the job waits on, so a slow or hanging one does not stop the worker taking the next job."""
         while True:
             job = self.jobs.get(await self._queue.get())
             if job is None or job.status != "queued":
                 continue
             with context.use(job.origin, job_id=job.id, batch_id=job.batch_id):
-                if self.faults.current.hang:
-                    # the job hangs on a dependency; the worker moves on (the task inherits the context)
-                    stuck = asyncio.create_task(self._run(job))
-                    self._stuck.add(stuck)
-                    stuck.add_done_callback(self._stuck.discard)
-                else:
-                    await self._run(job)
+                task = asyncio.create_task(self._run(job))  # inherits the job's context
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
 
     async def _run(self, job: ShortJob) -> None:
         job.tracked.start()
         job.status = "running"
-        started = time.monotonic()
+        started = self.clock.monotonic()
         WORKER_LOG.info("job started", extra={"job_type": job.job_type})
         scenario = self.faults.current
         try:
-            if scenario.hang:
-                await asyncio.Event().wait()  # stalled: holds the job forever (cancelled at shutdown)
-            try:
-                await self.llm(MODEL_FOR[job.job_type], job.prompt)
-            except LLMError as exc:
-                WORKER_LOG.warning("LLM call failed, retrying once", extra={"error": str(exc)})
-                await self.llm(MODEL_FOR[job.job_type], job.prompt)
-            await asyncio.sleep(self.faults.seconds(RENDER_SECONDS, scenario.slowdown))
+            while self.faults.current.hang:
+                await asyncio.sleep(0.05)  # stalled: the dependency answers once the stall ends
+            await self.script(job)
+            await self.clock.sleep(self.faults.seconds(RENDER_SECONDS, self.faults.render_slowdown()))
             if self.faults.chance(scenario.job_failure):
                 raise RuntimeError("render failed (simulated)")
             await self.save(job)
@@ -294,12 +312,12 @@ class ShortsService:
             job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
             WORKER_LOG.error(
                 "job failed",
-                extra={"job_type": job.job_type, "error": job.error, "duration_ms": _ms(started)},
+                extra={"job_type": job.job_type, "error": job.error, "duration_ms": self._ms(started)},
             )
         else:
             job.tracked.succeed()
             job.status = "succeeded"
-            WORKER_LOG.info("job completed", extra={"job_type": job.job_type, "duration_ms": _ms(started)})
+            WORKER_LOG.info("job completed", extra={"job_type": job.job_type, "duration_ms": self._ms(started)})
         self._batch_done(job)
 
     def _batch_done(self, job: ShortJob) -> None:
@@ -316,6 +334,19 @@ class ShortsService:
                 batch.tracked.succeed()
                 WORKER_LOG.info("batch completed")
 
+    async def script(self, job: ShortJob) -> str:
+        """The job's script from the LLM; a failed call is retried after a pause (up to ``LLM_ATTEMPTS`` calls), so
+        LLM errors slow jobs down rather than fail them."""
+        for attempt in range(1, LLM_ATTEMPTS + 1):
+            try:
+                return await self.llm(MODEL_FOR[job.job_type], job.prompt)
+            except LLMError as exc:
+                if attempt == LLM_ATTEMPTS:
+                    raise
+                WORKER_LOG.warning("LLM call failed, retrying", extra={"error": str(exc), "attempt": attempt})
+                await self.clock.sleep(LLM_RETRY_SECONDS * attempt)
+        raise AssertionError("unreachable")
+
     # -- simulated dependencies --
     async def llm(self, model: str, prompt: str) -> str:
         """One LLM call behind the prompt cache."""
@@ -326,9 +357,9 @@ class ShortsService:
             self.cache_hits.inc()
             return self.cache.get(key) or next(iter(self.cache.values()))
         self.cache_misses.inc()
-        started = time.perf_counter()
-        await asyncio.sleep(self.faults.seconds(LLM_SECONDS))
-        self.llm_latency.observe(time.perf_counter() - started, model=model)
+        started = self.clock.monotonic()
+        await self.clock.sleep(self.faults.seconds(LLM_SECONDS))
+        self.llm_latency.observe(self.clock.monotonic() - started, model=model)
         if self.faults.chance(scenario.llm_error):
             self.llm_requests.inc(model=model, status="error")
             raise LLMError(f"{model} returned 503 (simulated)")
@@ -350,18 +381,17 @@ class ShortsService:
             DB_LOG.error("database connection lost", extra={"attempt": attempt})
         raise DatabaseError("database unavailable after a retry (simulated)")
 
+    def _ms(self, since: float) -> float:
+        return round((self.clock.monotonic() - since) * 1000, 1)
+
     async def _count_users(self) -> None:
         while True:
-            cutoff = time.monotonic() - ACTIVE_USER_WINDOW
+            cutoff = self.clock.monotonic() - ACTIVE_USER_WINDOW
             for user, seen in list(self.users.items()):
                 if seen < cutoff:
                     del self.users[user]
             self.active_users.set(len(self.users))
             await asyncio.sleep(1.0)
-
-
-def _ms(since: float) -> float:
-    return round((time.monotonic() - since) * 1000, 1)
 
 
 # -- HTTP -------------------------------------------------------------------------------------------------------
@@ -394,14 +424,16 @@ def create_app(
     time_scale: float = 1.0,
     metrics_token: str | None = None,
     rng: random.Random | None = None,
+    clock: SpeedClock | None = None,
 ) -> Starlette:
     """The AI shorts API. ``app.state`` holds ``telemetry``, ``service`` and ``faults``.
 
     ``scenario`` is the fault scenario (see ``FAULT_SCENARIOS``), changeable later through
-    ``app.state.faults.scenario``; ``time_scale`` shortens the simulated work (tests use 0.01).
+    ``app.state.faults.scenario``; ``time_scale`` shortens the simulated work (tests use 0.01); ``clock`` is the
+    app's time (``jobpulse demo --speed`` and the end-to-end tests run it faster).
     """
     telemetry = Telemetry.from_file(spec_path, registry=CollectorRegistry() if registry is None else registry)
-    faults = Faults(scenario, time_scale=time_scale, rng=rng)
+    faults = Faults(scenario, time_scale=time_scale, rng=rng, clock=clock)
     service = ShortsService(telemetry, faults, workers=workers)
 
     async def create_job(request: Request) -> JSONResponse:

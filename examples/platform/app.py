@@ -64,8 +64,9 @@ SPEC_PATH = Path(__file__).with_name("jobpulse.yaml")
 API = "/api/v1"
 HEALTH = API + "/health"
 FAULT_SCENARIOS = ("healthy", "failure-spike", "slow", "stall")
-#: probability that a job fails / that an AI generation request fails upstream, per scenario
-JOB_FAIL_RATE = {"healthy": 0.01, "failure-spike": 0.35, "slow": 0.01, "stall": 0.01}
+#: probability that a job fails / that an AI generation request fails upstream, per scenario (healthy: inside the
+#: 99.5% workers-availability SLO)
+JOB_FAIL_RATE = {"healthy": 0.002, "failure-spike": 0.35, "slow": 0.002, "stall": 0.002}
 API_FAIL_RATE = {"healthy": 0.0, "failure-spike": 0.15, "slow": 0.0, "stall": 0.0}
 SLOWDOWN = {"slow": 10.0}
 #: recurring jobs: name -> every N seconds (multiplied by ``schedule_scale``)

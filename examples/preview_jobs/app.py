@@ -34,6 +34,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from jobpulse import Job, Telemetry
+from jobpulse.verify.timescale import SpeedClock
 
 __all__ = [
     "FAULT_SCENARIOS",
@@ -54,11 +55,12 @@ PREVIEW_URL = "/static/dev-previews"
 Backend = Literal["inline", "worker"]
 Status = Literal["queued", "running", "ready", "failed"]
 FAULT_SCENARIOS = ("healthy", "failure-spike", "slow", "stall")
-#: Probability that one render attempt fails, per fault scenario.
-FAIL_RATES = {"healthy": 0.02, "failure-spike": 0.35, "slow": 0.02, "stall": 0.02}
-#: Render time multiplier per fault scenario (healthy renders take 50-300 ms).
-SLOWDOWN = {"slow": 10.0}
-RENDER_SECONDS = (0.05, 0.3)
+#: Probability that one render attempt fails, per fault scenario: healthy stays inside the 99% success SLO.
+FAIL_RATES = {"healthy": 0.005, "failure-spike": 0.35, "slow": 0.005, "stall": 0.005}
+#: Render time in seconds, per fault scenario: 50-300 ms, and 5.5-6.5 minutes when the renderer is slow
+#: (above the seed's 5-minute p95, so PreviewGenerationSlow fires once such renders complete).
+RENDER_SECONDS = {"slow": (330.0, 390.0)}
+HEALTHY_RENDER_SECONDS = (0.05, 0.3)
 #: Preview scenarios are free-form but short and plain; the spec bounds the label's cardinality anyway.
 SCENARIO_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -99,8 +101,11 @@ class Faults:
         render_time_scale: float = 1.0,
         fail_rate: float | None = None,
         rng: random.Random | None = None,
+        clock: SpeedClock | None = None,
     ) -> None:
         self.scenario = scenario
+        #: the app's time: renders sleep on it and the tracker measures with it (tests run it faster)
+        self.clock = clock or SpeedClock()
         self.render_time_scale = render_time_scale
         #: Overrides the scenario's failure probability when set.
         self.fail_rate = fail_rate
@@ -123,8 +128,8 @@ class Faults:
         return self._scenario == "stall"
 
     def render_seconds(self) -> float:
-        low, high = RENDER_SECONDS
-        return self.rng.uniform(low, high) * SLOWDOWN.get(self._scenario, 1.0) * self.render_time_scale
+        low, high = RENDER_SECONDS.get(self._scenario, HEALTHY_RENDER_SECONDS)
+        return self.rng.uniform(low, high) * self.render_time_scale
 
     def should_fail(self, job: PreviewJob) -> bool:
         if self.fail_hook is not None:
@@ -178,7 +183,12 @@ class PreviewService:
     ) -> None:
         if backend not in ("inline", "worker"):
             raise ValueError(f"backend must be 'inline' or 'worker', not {backend!r}")
-        self.tracker = telemetry.job("preview")
+        self.tracker = telemetry.job("preview", clock=faults.clock.time)
+        # both outcomes exist at 0 from the start: before the first job completes, Prometheus sees the series
+        # (absent() stays false, rate() reads 0) instead of nothing
+        completed = telemetry.metric("preview_generation_jobs_completed_total")
+        for outcome in ("ready", "failed"):
+            completed.labels(outcome=outcome)
         self.backend: Backend = backend
         self.faults = faults
         self.preview_dir = preview_dir
@@ -186,7 +196,7 @@ class PreviewService:
         self.jobs: dict[str, PreviewJob] = {}
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
-        self._busy: set[int] = set()
+        self._renders: set[asyncio.Task[None]] = set()  # attempts the workers handed to the renderer
         self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -203,17 +213,18 @@ class PreviewService:
         LOGGER.info("started %d preview workers", self.workers)
 
     async def stop(self, grace: float = 2.0) -> None:
-        """Stop the workers: idle ones at once, busy ones after their current render (or ``grace``)."""
+        """Stop the workers at once; renders in progress get ``grace`` seconds to finish, then are cancelled."""
         self._stopping = True
         tasks, self._tasks = self._tasks, []
-        for n, task in enumerate(tasks):
-            if n not in self._busy:
-                task.cancel()
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in tasks:
+            task.cancel()
+        renders = set(self._renders)
+        if renders:
+            _, pending = await asyncio.wait(renders, timeout=grace)
             for task in pending:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, *renders, return_exceptions=True)
+        if tasks:
             LOGGER.info("stopped %d preview workers (%d jobs still queued)", len(tasks), self.queued)
 
     @property
@@ -223,6 +234,11 @@ class PreviewService:
     @property
     def workers_alive(self) -> int:
         return sum(1 for task in self._tasks if not task.done())
+
+    @property
+    def rendering(self) -> int:
+        """Attempts the renderer is working on now."""
+        return len(self._renders)
 
     # -- API operations -------------------------------------------------------------------------------
     async def submit(self, scenario: str) -> PreviewJob:
@@ -282,7 +298,7 @@ class PreviewService:
 
     async def _render(self, job: PreviewJob) -> str:
         seconds = self.faults.render_seconds()
-        await asyncio.sleep(seconds)
+        await self.faults.clock.sleep(seconds)
         if self.faults.should_fail(job):
             raise RenderError("renderer crashed (simulated)")
         name = f"{job.id}.svg"
@@ -290,6 +306,8 @@ class PreviewService:
         return name
 
     async def _worker(self, n: int) -> None:
+        """Takes jobs off the queue, starts them and hands each to the renderer (a service the worker waits on
+        asynchronously, so a slow renderer slows renders down without stopping the queue)."""
         while not self._stopping:
             job_id = await self._queue.get()
             job = self.jobs.get(job_id)
@@ -299,13 +317,10 @@ class PreviewService:
                 await asyncio.sleep(0.05)  # stalled: hold the job, still counted as queued
             if self._stopping:
                 return
-            attempt = job.attempts
-            self._busy.add(n)
-            try:
-                job.tracked.start()
-                await self._run_attempt(job, attempt)
-            finally:
-                self._busy.discard(n)
+            job.tracked.start()
+            render = asyncio.create_task(self._run_attempt(job, job.attempts), name=f"render-{job.id}")
+            self._renders.add(render)
+            render.add_done_callback(self._renders.discard)
 
     async def _run_attempt(self, job: PreviewJob, attempt: int) -> None:
         """One worker attempt; its result is dropped if the job was refreshed meanwhile."""
@@ -380,14 +395,16 @@ def create_app(
     render_time_scale: float = 1.0,
     fail_rate: float | None = None,
     rng: random.Random | None = None,
+    clock: SpeedClock | None = None,
 ) -> Starlette:
     """The preview-jobs app. ``app.state`` holds ``telemetry``, ``service`` and ``faults``.
 
     ``preview_dir`` defaults to ``<cwd>/static/dev-previews``; ``scenario`` is the fault scenario
     (healthy, failure-spike, slow, stall) and can be changed later via ``app.state.faults.scenario``.
+    ``clock`` is the app's time (``jobpulse demo --speed`` and the end-to-end tests run it faster).
     """
     telemetry = Telemetry.from_file(spec_path, registry=CollectorRegistry() if registry is None else registry)
-    faults = Faults(scenario, render_time_scale=render_time_scale, fail_rate=fail_rate, rng=rng)
+    faults = Faults(scenario, render_time_scale=render_time_scale, fail_rate=fail_rate, rng=rng, clock=clock)
     previews = Path.cwd() / "static" / "dev-previews" if preview_dir is None else Path(preview_dir)
     service = PreviewService(telemetry, backend=backend, faults=faults, preview_dir=previews, workers=workers)
 
@@ -420,6 +437,7 @@ def create_app(
                 "fault_scenario": faults.scenario,
                 "workers_alive": service.workers_alive,
                 "queued": service.queued,
+                "rendering": service.rendering,
                 "jobs": len(service.jobs),
             }
         )

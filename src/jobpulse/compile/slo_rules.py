@@ -90,6 +90,11 @@ def tier_expr(slo: SLO, tier: Tier) -> str:
         expr += f"\nand\n{EVENTS.format(window=tier.long)}{sel} >= {slo.min_events}"
     if tier.min_bad_events > 0:
         expr += f"\nand\n{BAD_EVENTS.format(window=tier.long)}{sel} >= {tier.min_bad_events}"
+    if tier.kind == "ticket":
+        # a young long window is a short one: a ticket waits until the SLI has data for twice its short window
+        # (counted in evaluations of the recorded short-window events, so traffic does not matter)
+        seen = f"{EVENTS.format(window=tier.short)}{sel}"
+        expr += f"\nand\ncount_over_time({seen}[{tier.long}]) >= 2 * count_over_time({seen}[{tier.short}])"
     return expr
 
 
@@ -141,10 +146,13 @@ def alert_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
     if slo.absent_enabled and slo.sli.total_selector is not None:
         sel = slo.sli.total_selector
         matchers = ", ".join(f'{m.label}{m.op}"{m.value}"' for m in sel.matchers if m.label != "__name__")
+        absent = f"absent({sel.name}{{{matchers}}})" if matchers else f"absent({sel.name})"
         rules.append(
             {
                 "alert": slo.absent_alert_name,
-                "expr": f"absent({sel.name}{{{matchers}}})" if matchers else f"absent({sel.name})",
+                # not before Prometheus has scraped anything (`up` exists): a server that just started evaluates
+                # its rules before the first scrape, and every SLI is absent then
+                "expr": f"{absent}\nunless on() absent(up)",
                 "for": slo.absent_for,
                 "labels": {
                     "severity": slo.absent_severity,

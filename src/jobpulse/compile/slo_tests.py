@@ -200,10 +200,15 @@ def detection_minutes(tier: Tier, burn: Decimal, baseline: int) -> int | None:
 
 
 def fire_minute(tier: Tier, burn: Decimal, baseline: int) -> int | None:
+    """The minute the tier fires when the series start at minute 0 and burn from ``baseline`` on."""
     d = detection_minutes(tier, burn, baseline)
     if d is None:
         return None
-    return baseline + d + (_minutes(tier.for_) if tier.for_ else 0)
+    detected = baseline + d
+    if tier.kind == "ticket":
+        # a ticket also waits until the SLI has data for twice its short window (slo_rules.tier_expr)
+        detected = max(detected, 2 * _minutes(tier.short) + 1)
+    return detected + (_minutes(tier.for_) if tier.for_ else 0)
 
 
 def _margin(tier: Tier) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from jobpulse.spec.slo import duration_seconds
 from jobpulse.verify.binaries import find_binary, install_hint
 from jobpulse.verify.servers import (
     AlertmanagerServer,
@@ -17,6 +18,7 @@ from jobpulse.verify.servers import (
     prometheus_config,
     scrape_config,
 )
+from jobpulse.verify.timescale import SpeedClock, compress_rules
 
 __all__ = ["Monitoring", "StatusWebhook", "demo_alertmanager_config", "demo_rule_file", "start_monitoring"]
 
@@ -40,20 +42,26 @@ class Monitoring:
                 server.stop()
 
 
-def demo_rule_file(rule_file: Path, workdir: Path, interval: str) -> Path:
+def demo_rule_file(rule_file: Path, workdir: Path, interval: str, clock: SpeedClock | None = None) -> Path:
     """A copy of the generated rule file whose groups are evaluated every ``interval``.
 
     The spec's groups carry their own ``interval`` (which wins over the global evaluation
-    interval); the demo evaluates faster so pending alerts show up within seconds.
+    interval); the demo evaluates faster so pending alerts show up within seconds. With a ``clock``
+    faster than real time (``jobpulse demo --speed``) every duration of the rules shrinks with it
+    (:func:`jobpulse.verify.timescale.compress_rules`).
     """
     data: dict[str, Any] = yaml.safe_load(rule_file.read_text()) or {}
     for group in data.get("groups") or []:
         group["interval"] = interval
+    note = f"every group evaluated each {interval}"
+    if clock is not None and clock.speed != 1.0:
+        min_range = 4 * float(duration_seconds(interval))  # rate() over a range still sees a few samples
+        data = compress_rules(data, clock.speed, origin=clock.origin, interval=interval, min_range=min_range)
+        note += f", every duration divided by {clock.speed:g} (time runs {clock.speed:g}x faster)"
     out = workdir / "rules" / rule_file.name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
-        f"# {rule_file} with every group evaluated each {interval} (jobpulse demo).\n"
-        + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        f"# {rule_file} with {note} (jobpulse demo).\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     )
     return out
 
@@ -92,6 +100,8 @@ def start_monitoring(
     metrics_paths: tuple[str, ...] = ("/metrics",),
     alertmanager_config: Path | None = None,
     status_webhook: StatusWebhook | None = None,
+    clock: SpeedClock | None = None,
+    admin_api: bool = False,
 ) -> Monitoring:
     """Start Alertmanager and Prometheus if their binaries are installed (blocking, ~1-2 s).
 
@@ -138,10 +148,14 @@ def start_monitoring(
             evaluation_interval=interval,
             alertmanager_url=alertmanager_url,
         )
-        rules = demo_rule_file(rule_file, workdir, interval)
+        rules = demo_rule_file(rule_file, workdir, interval, clock)
         try:
             monitoring.prometheus = PrometheusServer(
-                config=config, rule_files=[rules], workdir=workdir / "prometheus", binary=prometheus_bin
+                config=config,
+                rule_files=[rules],
+                workdir=workdir / "prometheus",
+                binary=prometheus_bin,
+                admin_api=admin_api,
             ).start()
         except ServerStartError as exc:
             monitoring.prometheus = None

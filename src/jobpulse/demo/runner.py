@@ -28,16 +28,19 @@ from jobpulse.compile import compile_spec
 from jobpulse.demo.dogstatsd import DogStatsdListener
 from jobpulse.demo.example import Example
 from jobpulse.demo.monitoring import Monitoring, StatusWebhook, start_monitoring
+from jobpulse.demo.scenarios import Scenario
 from jobpulse.demo.server import AppServer
 from jobpulse.demo.stats import JobMetrics, RegistryWindow, Snapshot, merge, prometheus_snapshot, read_totals
 from jobpulse.demo.view import DemoSummary, ViewInfo, render, status_line, summary_lines
 from jobpulse.render.files import write_build
 from jobpulse.spec.model import Spec
 from jobpulse.status import StatusApp
+from jobpulse.verify.timescale import SpeedClock
 
 __all__ = ["DEMO_DIR", "DemoError", "DemoOptions", "print_summary", "run_demo"]
 
 DEMO_DIR = ".demo"
+HEALTHY = "healthy"
 
 
 class DemoError(RuntimeError):
@@ -51,10 +54,14 @@ class DemoOptions:
     out_dir: Path
     port: int = 0  # 0: a free port
     scenario: str = "healthy"
+    #: the scenario's definition (scenarios.yaml); one with ``app_down`` is played by the demo itself
+    fault: Scenario | None = None
     duration: float | None = None  # None: until Ctrl-C / SIGTERM
     prometheus: bool = True
     rate_per_second: float = 5.0
-    interval: str = "5s"  # scrape and rule evaluation interval
+    interval: str | None = None  # scrape and rule evaluation interval (default: 5s, shorter when sped up)
+    speed: float = 1.0  # virtual seconds per real second (app clock and rule durations)
+    app_down_after: float = 10.0  # real seconds before an ``app_down`` scenario stops the app
     refresh_seconds: float = 1.0
     status_every: float = 5.0  # plain status line cadence when stdout is not a terminal
 
@@ -129,6 +136,34 @@ async def _stop_task(task: asyncio.Task[Any] | None, timeout: float) -> Any:
     return results[0]
 
 
+def scrape_interval(speed: float) -> str:
+    """5 s in real time; shorter when time runs faster, so the compressed windows still hold several scrapes."""
+    return "5s" if speed < 5 else "1s" if speed < 30 else "500ms"
+
+
+class _AppDown:
+    """An ``app_down`` scenario: the demo stops its own app after a while and serves it again later."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def planned(self) -> bool:
+        """The app is (or may be about to be) stopped on purpose."""
+        return self.down or (self.task is not None and not self.task.done())
+
+    async def run(self, server: AppServer, console: Console, *, after: float, down_for: float) -> None:
+        await asyncio.sleep(after)
+        self.down = True
+        _say(console, f"scenario: stopping the app for {down_for:.0f}s (its scrape target goes down)", style="yellow")
+        await server.stop()
+        await asyncio.sleep(down_for)
+        await server.restart()
+        self.down = False
+        _say(console, f"scenario: the app is back at {server.url}", style="yellow")
+
+
 class _Watcher:
     """Builds a Snapshot per refresh: Prometheus first, the app's registry for anything missing."""
 
@@ -152,6 +187,7 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
     """Run the demo until ``options.duration`` ends or a signal arrives; returns the summary."""
     example, spec = options.example, options.spec
     summary = DemoSummary(example=example.name, scenario=options.scenario)
+    clock = SpeedClock(options.speed)
     metrics = JobMetrics.from_spec(spec)
     if metrics is not None:
         summary.success, summary.failure = metrics.success, metrics.failure
@@ -191,7 +227,8 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
                     spec_path=example.spec_path,
                     registry=registry,
                     backend="worker",
-                    scenario=options.scenario,
+                    scenario=HEALTHY if options.fault is not None and options.fault.app_down else options.scenario,
+                    clock=clock,
                     preview_dir=previews,
                     status_storage=workdir / "status.db",
                     status_token=status_token,
@@ -200,7 +237,7 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
             )
             status = token_file if spec.status_page is not None else None
             await _serve_and_watch(
-                options, console, app, registry, metrics, result.rule_file, workdir, stop, summary, status
+                options, console, app, registry, metrics, result.rule_file, workdir, stop, summary, status, clock
             )
         finally:
             if listener is not None:
@@ -227,7 +264,9 @@ async def _serve_and_watch(
     stop: asyncio.Event,
     summary: DemoSummary,
     status_token_file: Path | None = None,
+    clock: SpeedClock | None = None,
 ) -> None:
+    clock = clock or SpeedClock()
     log_handler = _attach_log_file(options.example, workdir / "app.log")
     server = AppServer(app, port=options.port)
     monitoring = Monitoring()
@@ -257,10 +296,11 @@ async def _serve_and_watch(
                 job_name=options.spec.service.name,
                 target=server.url.removeprefix("http://"),
                 workdir=workdir,
-                interval=options.interval,
+                interval=options.interval or scrape_interval(clock.speed),
                 metrics_paths=tuple(getattr(options.example.app_module, "METRICS_PATHS", ("/metrics",))),
                 alertmanager_config=options.out_dir.resolve() / "alertmanager" / "alertmanager.yml",
                 status_webhook=webhook,
+                clock=clock,
             )
         if monitoring.alertmanager is not None:
             summary.urls["alertmanager"] = monitoring.alertmanager.url
@@ -292,7 +332,17 @@ async def _serve_and_watch(
             alertmanager_url=summary.urls.get("alertmanager"),
             duration=options.duration,
         )
-        summary.error = await _watch(options, console, watcher, info, stop, server, workload_task)
+        app_down = _AppDown()
+        if options.fault is not None and options.fault.app_down:
+            app_down.task = asyncio.ensure_future(
+                app_down.run(server, console, after=options.app_down_after, down_for=clock.real(options.fault.app_down))
+            )
+        try:
+            summary.error = await _watch(options, console, watcher, info, stop, server, workload_task, app_down)
+        finally:
+            await _stop_task(app_down.task, timeout=0.0)
+            if app_down.down:
+                await server.restart()  # stopped by the scenario: serve again so the lifespan ends cleanly
     finally:
         # reverse order: traffic, Prometheus/Alertmanager, the app (its lifespan stops the workers)
         workload_stop.set()
@@ -318,6 +368,7 @@ async def _watch(
     stop: asyncio.Event,
     server: AppServer,
     workload_task: asyncio.Task[Any] | None,
+    app_down: _AppDown | None = None,
 ) -> str | None:
     """Refresh the view until the duration ends or ``stop`` is set; returns an error, if any."""
     loop = asyncio.get_running_loop()
@@ -337,7 +388,10 @@ async def _watch(
             elif elapsed - last_status >= options.status_every:
                 last_status = elapsed
                 _say(console, status_line(snapshot, info, elapsed))
-            if server.task is None or server.task.done():
+            planned = app_down is not None and (
+                app_down.down or (app_down.task is not None and not app_down.task.done())
+            )
+            if (server.task is None or server.task.done()) and not planned:
                 error = "the app server stopped unexpectedly" + _task_error(server.task)
             elif workload_task is not None and workload_task.done():
                 error = "the workload stopped unexpectedly" + _task_error(workload_task)

@@ -90,6 +90,12 @@ class AppServer:
             await asyncio.sleep(0.02)
         return self
 
+    async def restart(self, timeout: float = 15.0) -> AppServer:
+        """Serve the app again on the same port (after :meth:`stop`): its scrape target comes back."""
+        if self.port is not None:
+            self.requested_port = self.port
+        return await self.start(timeout)
+
     async def stop(self) -> None:
         """Graceful shutdown (connections, then the app's lifespan), forced after a timeout."""
         task, server = self._task, self._server

@@ -106,11 +106,14 @@ class PrometheusServer(HttpServer):
         workdir: Path,
         port: int | None = None,
         binary: str | None = None,
+        admin_api: bool = False,
     ) -> None:
         super().__init__(workdir=workdir, port=port, binary=binary)
         self.config = config
         self.rule_files = [Path(p) for p in rule_files]
         self._api: PrometheusAPI | None = None
+        #: ``--web.enable-admin-api``: :meth:`delete_all_series` (tests that run scenarios one after another)
+        self.admin_api = admin_api
 
     def write_config(self) -> Path:
         config = self.config
@@ -130,6 +133,7 @@ class PrometheusServer(HttpServer):
             f"--storage.tsdb.path={self.workdir / 'data'}",
             f"--web.listen-address={LOOPBACK}:{port}",
             "--web.enable-lifecycle",
+            *(["--web.enable-admin-api"] if self.admin_api else []),
         ]
 
     @property
@@ -158,6 +162,15 @@ class PrometheusServer(HttpServer):
     def targets(self) -> list[dict[str, Any]]:
         """Active scrape targets (``health``, ``lastError``, ...), from ``/api/v1/targets``."""
         return self.api.targets()
+
+    def delete_all_series(self) -> None:
+        """Forget every stored sample (admin API): windows start empty, as on a fresh server."""
+        if not self.admin_api:
+            raise RuntimeError("delete_all_series needs PrometheusServer(admin_api=True)")
+        self.http.request(
+            "POST", "/api/v1/admin/tsdb/delete_series", params={"match[]": '{__name__=~".+"}'}
+        ).raise_for_status()
+        self.http.post("/api/v1/admin/tsdb/clean_tombstones").raise_for_status()
 
     def reload(self) -> None:
         """Re-read the config and rule files (``POST /-/reload``)."""

@@ -1,0 +1,90 @@
+"""An example's fault scenarios, from its ``scenarios.yaml``: what each one breaks and which alerts it fires.
+
+``jobpulse demo EXAMPLE --scenario NAME`` accepts exactly these names; ``jobpulse demo --help`` lists them
+per example; each example's end-to-end test runs every one against Prometheus and Alertmanager and checks
+that exactly its ``fires`` alerts fire::
+
+    scenarios:
+      healthy: {effect: Renders take 50-300 ms and 0.5% fail., fires: []}
+      failure-spike: {effect: ~35% of renders fail., fires: [PreviewGenerationHighFailureRate]}
+      service-down: {effect: the demo stops its app for 3 minutes., fires: [ServiceDown], app_down: 3m}
+
+A scenario with ``app_down`` is played by the demo itself: the app runs healthy, is stopped ten seconds
+in and started again ``app_down`` later (its scrape target goes down and comes back).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jobpulse.spec.slo import duration_seconds
+
+__all__ = ["SCENARIOS_FILE", "Scenario", "ScenarioError", "load_scenarios", "read_scenarios"]
+
+SCENARIOS_FILE = "scenarios.yaml"
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+DURATION = re.compile(r"^(?:\d+(?:ms|s|m|h))+$")
+HEALTHY = "healthy"
+
+
+class ScenarioError(ValueError):
+    """``scenarios.yaml`` is missing or malformed; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    effect: str
+    fires: tuple[str, ...]
+    #: the demo stops its own app this long (``None``: the app keeps running)
+    app_down: float | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return not self.fires
+
+
+def _scenario(path: Path, name: Any, body: Any) -> Scenario:
+    where = f"{path}: scenarios.{name}"
+    if not isinstance(name, str) or not NAME.match(name):
+        raise ScenarioError(f"{path}: scenario names are lower-case words joined by '-', got {name!r}")
+    if not isinstance(body, dict) or set(body) - {"effect", "fires", "app_down"}:
+        raise ScenarioError(f"{where}: expected a mapping with effect, fires and (optionally) app_down")
+    effect, fires, down = body.get("effect"), body.get("fires", []), body.get("app_down")
+    if not isinstance(effect, str) or not effect.strip():
+        raise ScenarioError(f"{where}.effect: say what the scenario breaks")
+    if not isinstance(fires, list) or not all(isinstance(f, str) and f for f in fires):
+        raise ScenarioError(f"{where}.fires: expected a list of alert names")
+    if down is not None and not (isinstance(down, str) and DURATION.match(down)):
+        raise ScenarioError(f"{where}.app_down: expected a duration such as 3m, got {down!r}")
+    return Scenario(name, " ".join(effect.split()), tuple(fires), float(duration_seconds(down)) if down else None)
+
+
+def read_scenarios(path: Path) -> dict[str, Scenario]:
+    """The scenarios of ``path`` (a ``scenarios.yaml``), in file order; ``healthy`` must be one of them."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(f"{path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not YAML: {exc}") from exc
+    entries = data.get("scenarios") if isinstance(data, dict) else None
+    if not isinstance(entries, dict) or not entries:
+        raise ScenarioError(f"{path}: expected a `scenarios:` mapping of name -> {{effect, fires}}")
+    scenarios = {str(name): _scenario(path, name, body) for name, body in entries.items()}
+    if HEALTHY not in scenarios or not scenarios[HEALTHY].healthy:
+        raise ScenarioError(f"{path}: needs a `healthy` scenario that fires nothing")
+    return scenarios
+
+
+def load_scenarios(example_dir: Path) -> dict[str, Scenario]:
+    """The scenarios of an example directory; an example without the file has only ``healthy``."""
+    path = example_dir / SCENARIOS_FILE
+    if not path.is_file():
+        return {HEALTHY: Scenario(HEALTHY, "the example's normal traffic", ())}
+    return read_scenarios(path)

@@ -1,0 +1,273 @@
+"""End-to-end runs of an example with time compressed: the app (its clock ``speed`` times real time), its
+workload, a real Prometheus evaluating the example's rule file compressed by the same factor, and a real
+Alertmanager with the example's routing tree.
+
+A test plays the scenarios of the example's ``scenarios.yaml`` one after another in one Prometheus: each is
+switched on, the test waits until every alert of its ``fires`` is in Alertmanager, checks that nothing else is
+firing (in Prometheus or Alertmanager), then switches back to healthy, lets the app settle and forgets every
+sample (admin API), so the next scenario starts with empty windows as on a fresh server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from jobpulse.compile import compile_spec
+from jobpulse.demo.example import Example, load_example
+from jobpulse.demo.monitoring import Monitoring, start_monitoring
+from jobpulse.demo.scenarios import Scenario, load_scenarios
+from jobpulse.demo.server import AppServer
+from jobpulse.render.files import write_build
+from jobpulse.spec.load import load_spec
+from jobpulse.verify.timescale import SpeedClock
+
+ROOT = Path(__file__).resolve().parents[2]
+#: virtual seconds per real second: a 10-minute `for` takes 5 s
+SPEED = 120.0
+#: scrape and rule evaluation interval (real time)
+INTERVAL = "500ms"
+
+SetScenario = Callable[[Any, str], Awaitable[None] | None]
+Settled = Callable[[Any], bool]
+
+
+class AppThread:
+    """The app served by uvicorn in its own thread and event loop, apart from the workload and the test's polling:
+    whatever the test does, the app's own scheduling delays stay small (they count ``speed`` times over)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="example-app", daemon=True)
+        self.thread.start()
+        self.server = AppServer(app)
+
+    async def call(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    async def start(self) -> None:
+        await self.call(self.server.start())
+
+    async def stop(self) -> None:
+        await self.call(self.server.stop())
+
+    async def restart(self) -> None:
+        await self.call(self.server.restart())
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+def _alertnames(alerts: list[dict[str, Any]], state: str | None = None) -> set[str]:
+    return {
+        a["labels"]["alertname"]
+        for a in alerts
+        if state is None or a.get("state", a.get("status", {}).get("state")) == state
+    }
+
+
+@dataclass
+class Played:
+    """What one scenario did: when each expected alert reached Alertmanager (real seconds after the switch)."""
+
+    scenario: str
+    reached: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass
+class Stack:
+    example: Example
+    app: Any
+    server: AppThread
+    monitoring: Monitoring
+    clock: SpeedClock
+    scenarios: dict[str, Scenario]
+    set_scenario: SetScenario
+    settled: Settled
+    played: list[Played] = field(default_factory=list)
+
+    @property
+    def prometheus(self) -> Any:
+        assert self.monitoring.prometheus is not None
+        return self.monitoring.prometheus
+
+    @property
+    def alertmanager(self) -> Any:
+        assert self.monitoring.alertmanager is not None
+        return self.monitoring.alertmanager
+
+    async def _switch(self, name: str) -> None:
+        result = self.set_scenario(self.app, name)
+        if result is not None:
+            await self.server.call(result)  # type: ignore[arg-type]
+
+    async def prometheus_alerts(self) -> list[dict[str, Any]]:
+        alerts: list[dict[str, Any]] = await asyncio.to_thread(self.prometheus.alerts)
+        return alerts
+
+    async def alertmanager_alerts(self) -> list[dict[str, Any]]:
+        alerts: list[dict[str, Any]] = await asyncio.to_thread(self.alertmanager.alerts)
+        return alerts
+
+    async def wait_scraped(self, timeout: float = 30.0) -> None:
+        """Until Prometheus has scraped every metrics path of the app at least once."""
+        deadline = time.monotonic() + timeout
+        while True:
+            targets = await asyncio.to_thread(self.prometheus.targets)
+            if targets and all(t["health"] == "up" for t in targets):
+                return
+            assert time.monotonic() < deadline, f"targets never up: {targets}"
+            await asyncio.sleep(0.2)
+
+    async def quiet(self, seconds: float) -> None:
+        """The healthy run: for ``seconds`` nothing is pending or firing, and Alertmanager holds nothing."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            pending = await self.prometheus_alerts()
+            assert pending == [], f"healthy, yet pending or firing: {_describe(pending)}"
+            assert await self.alertmanager_alerts() == []
+            await asyncio.sleep(0.25)
+
+    async def play(self, name: str, *, timeout: float = 40.0, grace: float = 1.0) -> Played:
+        """Switch ``name`` on; every alert of its ``fires`` reaches Alertmanager and nothing else fires."""
+        scenario = self.scenarios[name]
+        expected = set(scenario.fires)
+        played = Played(name)
+        started = time.monotonic()
+        down = scenario.app_down is not None
+        if down:
+            await self.server.stop()
+        else:
+            await self._switch(name)
+        try:
+            deadline = started + timeout
+            while True:
+                now = time.monotonic()
+                in_am = _alertnames(await self.alertmanager_alerts())
+                firing = _alertnames(await self.prometheus_alerts(), "firing")
+                unexpected = (in_am | firing) - expected
+                assert not unexpected, f"{name}: {sorted(unexpected)} fired too ({sorted(expected)} expected)"
+                for alert in expected & in_am:
+                    played.reached.setdefault(alert, round(now - started, 1))
+                if expected <= in_am:
+                    break
+                assert now < deadline, (
+                    f"{name}: after {timeout}s only {sorted(in_am)} reached Alertmanager, expected {sorted(expected)};"
+                    f" Prometheus: {_describe(await self.prometheus_alerts())}"
+                )
+                await asyncio.sleep(0.25)
+            # a little longer: an alert that fires just after the expected ones is caught too
+            grace_end = time.monotonic() + grace
+            while time.monotonic() < grace_end:
+                extra = (
+                    _alertnames(await self.alertmanager_alerts())
+                    | _alertnames(await self.prometheus_alerts(), "firing")
+                ) - expected
+                assert not extra, f"{name}: {sorted(extra)} fired too"
+                await asyncio.sleep(0.25)
+        finally:
+            if down:
+                await self.server.restart()
+            await self._switch("healthy")
+        await self.reset()
+        played.seconds = round(time.monotonic() - started, 1)
+        self.played.append(played)
+        return played
+
+    async def reset(self, timeout: float = 30.0) -> None:
+        """Healthy again: the app settles, Prometheus forgets every sample, no alert is left anywhere."""
+        deadline = time.monotonic() + timeout
+        while not self.settled(self.app):
+            assert time.monotonic() < deadline, "the app did not settle after the scenario"
+            await asyncio.sleep(0.1)
+        await asyncio.to_thread(self.prometheus.delete_all_series)
+        while True:
+            left = await self.prometheus_alerts()
+            held = await self.alertmanager_alerts()
+            if not left and not held:
+                return
+            assert time.monotonic() < deadline, f"left after the reset: {_describe(left)}; Alertmanager: {held}"
+            await asyncio.sleep(0.2)
+
+
+def _describe(alerts: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{a['labels'].get('alertname')}[{a.get('state')}]" for a in alerts) or "none"
+
+
+def _default_switch(app: Any, name: str) -> None:
+    app.state.faults.scenario = name
+
+
+@contextlib.asynccontextmanager
+async def running(
+    example_name: str,
+    tmp_path: Path,
+    *,
+    app_kwargs: dict[str, Any] | None = None,
+    rate_per_second: float = 10.0,
+    workload_kwargs: dict[str, Any] | None = None,
+    set_scenario: SetScenario = _default_switch,
+    settled: Settled = lambda app: True,
+    speed: float = SPEED,
+) -> AsyncIterator[Stack]:
+    """The example served with its workload, watched by Prometheus and Alertmanager, time compressed."""
+    example = load_example(ROOT / "examples" / example_name)
+    spec = load_spec(example.spec_path)
+    build = tmp_path / "build"
+    result = compile_spec(spec)
+    write_build(result, build)
+    clock = SpeedClock(speed)
+    app = example.create_app(clock=clock, registry=CollectorRegistry(), **(app_kwargs or {}))
+    server = AppThread(app)
+    await server.start()
+    monitoring = Monitoring()
+    stop = asyncio.Event()
+    workload: asyncio.Task[Any] | None = None
+    try:
+        monitoring = await asyncio.to_thread(
+            start_monitoring,
+            rule_file=build / result.rule_file,
+            job_name=spec.service.name,
+            target=server.url.removeprefix("http://"),
+            workdir=tmp_path / "run",
+            interval=INTERVAL,
+            metrics_paths=tuple(getattr(example.app_module, "METRICS_PATHS", ("/metrics",))),
+            alertmanager_config=build / "alertmanager" / "alertmanager.yml",
+            clock=clock,
+            admin_api=True,
+        )
+        assert monitoring.prometheus is not None and monitoring.alertmanager is not None, monitoring.notes
+        assert example.run_workload is not None
+        workload = asyncio.ensure_future(
+            example.run_workload(server.url, stop=stop, rate_per_second=rate_per_second, **(workload_kwargs or {}))
+        )
+        stack = Stack(example, app, server, monitoring, clock, load_scenarios(example.path), set_scenario, settled)
+        await stack.wait_scraped()
+        yield stack
+        assert not workload.done() or workload.exception() is None, workload.exception()
+    finally:
+        stop.set()
+        if workload is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(workload, 10)
+        await asyncio.to_thread(monitoring.stop)
+        try:
+            await server.stop()
+        finally:
+            server.close()
