@@ -32,6 +32,12 @@ def test_ranges_subqueries_offsets_and_for_shrink() -> None:
     assert compress_duration("15m", 120) == "7500ms" and compress_duration("0s", 120) == "0s"
 
 
+def test_a_short_for_still_spans_several_scrapes() -> None:
+    rules = {"groups": [{"name": "g", "rules": [{"alert": "Down", "expr": "up == 0", "for": "1m"}]}]}
+    [rule] = compress_rules(rules, 120, origin=0, interval="500ms", min_for=2)["groups"][0]["rules"]
+    assert rule["for"] == "2000ms"  # not 500ms: one slow scrape must not fire ServiceDown
+
+
 def test_time_becomes_the_virtual_now() -> None:
     expr = "time() - max by (worker) (worker_last_heartbeat_timestamp_seconds) > 300"
     out = compress_expr(expr, 120, origin=1700000000.5)

@@ -119,9 +119,19 @@ def compress_expr(expr: str, speed: float, *, origin: float, min_range: float = 
 
 
 def compress_rules(
-    rules: dict[str, Any], speed: float, *, origin: float, interval: str, min_range: float = 0.0
+    rules: dict[str, Any],
+    speed: float,
+    *,
+    origin: float,
+    interval: str,
+    min_range: float = 0.0,
+    min_for: float = 0.0,
 ) -> dict[str, Any]:
-    """A copy of a rule file (parsed YAML) for a clock ``speed`` times real time, evaluated every ``interval``."""
+    """A copy of a rule file (parsed YAML) for a clock ``speed`` times real time, evaluated every ``interval``.
+
+    ``min_range`` keeps ranges long enough for ``rate()``; ``min_for`` keeps a non-zero ``for`` over several
+    scrapes (``for: 1m`` over 15 s scrapes means four failed scrapes, not the one that a 0.5 s ``for`` would be).
+    """
     groups = []
     for group in rules.get("groups") or []:
         out = {**group, "interval": interval, "rules": []}
@@ -130,7 +140,7 @@ def compress_rules(
             rule["expr"] = compress_expr(str(rule["expr"]), speed, origin=origin, min_range=min_range)
             for key in ("for", "keep_firing_for"):
                 if key in rule:
-                    rule[key] = compress_duration(str(rule[key]), speed)
+                    rule[key] = compress_duration(str(rule[key]), speed, minimum=min_for)
             out["rules"].append(rule)
         groups.append(out)
     return {**rules, "groups": groups}
