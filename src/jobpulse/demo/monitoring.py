@@ -57,9 +57,7 @@ def demo_rule_file(rule_file: Path, workdir: Path, interval: str, clock: SpeedCl
     if clock is not None and clock.speed != 1.0:
         # rate() over a range still sees a few samples; `for` still spans a few scrapes
         floor = 4 * float(duration_seconds(interval))
-        data = compress_rules(
-            data, clock.speed, origin=clock.origin, interval=interval, min_range=floor, min_for=floor
-        )
+        data = compress_rules(data, clock.speed, origin=clock.origin, interval=interval, min_range=floor, min_for=floor)
         note += f", every duration divided by {clock.speed:g} (time runs {clock.speed:g}x faster)"
     out = workdir / "rules" / rule_file.name
     out.parent.mkdir(parents=True, exist_ok=True)
