@@ -52,6 +52,7 @@ from starlette.routing import Route
 from jobpulse import Telemetry
 from jobpulse.runtime.context import CorrelationMiddleware
 from jobpulse.runtime.queues import QueueState
+from jobpulse.verify.timescale import SpeedClock
 
 
 def _load_worker_module() -> Any:
@@ -76,8 +77,6 @@ SPEC_PATH = Path(__file__).with_name("jobpulse.yaml")
 METRICS_PATHS = ("/metrics", "/metrics/workers")
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 FAULT_SCENARIOS = tuple(worker_module.SCENARIOS)
-#: ``jobpulse demo --scenario`` names → this example's scenarios
-DEMO_SCENARIOS = {"failure-spike": "error-spike", "slow": "backlog", "stall": "backlog"}
 RENDER_TYPES = ("product_2d", "product_3d", "thumbnail")
 QUALITIES = ("draft", "standard", "hd")
 CONVERSIONS = ("glb_to_usdz", "usdz_to_glb")
@@ -111,7 +110,9 @@ class Pipeline:
     own_workdir: bool = False
 
 
-def _start_worker(pipeline: Pipeline, n: int, *, time_scale: float, concurrency: int, seed: int | None) -> None:
+def _start_worker(
+    pipeline: Pipeline, n: int, *, time_scale: float, concurrency: int, seed: int | None, clock: SpeedClock
+) -> None:
     assert pipeline.broker_url is not None and pipeline.workdir is not None
     ready_file = pipeline.workdir / f"worker-{n}.ready"
     log_path = pipeline.workdir / f"worker-{n}.log"
@@ -123,6 +124,7 @@ def _start_worker(pipeline: Pipeline, n: int, *, time_scale: float, concurrency:
         "RENDER_PIPELINE_TIME_SCALE": str(time_scale),
         "RENDER_PIPELINE_CONCURRENCY": str(concurrency),
         "RENDER_PIPELINE_WORKER_NAME": f"render-{n}",
+        **clock.env(),  # the workers run on the web process's clock
     }
     if seed is not None:
         env["RENDER_PIPELINE_SEED"] = str(seed + n)
@@ -195,10 +197,14 @@ def create_app(
     workdir: Path | None = None,
     seed: int | None = None,
     rng: random.Random | None = None,
+    clock: SpeedClock | None = None,
     **_: Any,
 ) -> Starlette:
-    """The web process. Without ``broker_url`` a private Redis is started on loopback (needs redis-server)."""
-    scenario = DEMO_SCENARIOS.get(scenario, scenario)
+    """The web process. Without ``broker_url`` a private Redis is started on loopback (needs redis-server).
+
+    ``clock`` is the app's time, the workers' too (``jobpulse demo --speed`` and the end-to-end tests run it faster).
+    """
+    clock = clock or SpeedClock()
     if scenario not in FAULT_SCENARIOS:
         raise ValueError(f"scenario must be one of {', '.join(FAULT_SCENARIOS)}")
     telemetry = Telemetry.from_file(spec_path, registry=CollectorRegistry() if registry is None else registry)
@@ -293,17 +299,18 @@ def create_app(
             pipeline.broker_url = pipeline.redis.url
         pipeline.client = sync_client(pipeline.broker_url)
         pipeline.client.set(worker_module.SCENARIO_KEY, scenario)
-        pipeline.celery = worker_module.make_celery(pipeline.broker_url, telemetry)
+        pipeline.celery = worker_module.make_celery(pipeline.broker_url, telemetry, clock=clock)
         for n in range(workers):
-            _start_worker(pipeline, n, time_scale=render_time_scale, concurrency=concurrency, seed=seed)
+            _start_worker(pipeline, n, time_scale=render_time_scale, concurrency=concurrency, seed=seed, clock=clock)
         _wait_until_ready(pipeline)
         pipeline.queue_state = QueueState(
             pipeline.client,
             celery=worker_module.QUEUES,
-            interval=queue_interval,
+            interval=max(0.25, clock.real(queue_interval)),
             registry=telemetry.registry,
             telemetry=telemetry,
             queue_label="queue_name",
+            clock=clock.time,
             names={
                 "oldest_age": "luneo_worker_queue_wait_time_current_seconds",
                 "refresh_errors": "jobpulse_queue_refresh_errors_total",
@@ -350,4 +357,5 @@ def create_app(
     app.state.telemetry = telemetry
     app.state.registry = telemetry.registry
     app.state.pipeline = pipeline
+    app.state.scenario_key = worker_module.SCENARIO_KEY
     return app

@@ -23,7 +23,7 @@ BIN = Path(sys.executable).parent / "jobpulse"
 def test_help_lists_every_examples_scenarios_with_the_alerts_they_fire(monkeypatch: object) -> None:
     result = CliRunner().invoke(cli, ["demo", "--help"], terminal_width=200)
     assert result.exit_code == 0, result.output
-    for example in ("preview_jobs", "ai_shorts"):
+    for example in ("preview_jobs", "ai_shorts", "render_pipeline"):
         section = result.output.split(f"\n{example}:\n", 1)
         assert len(section) == 2, f"{example} missing from --help"
         body = section[1].split("\n\n", 1)[0]

@@ -17,7 +17,7 @@ EXAMPLES = sorted(p.parent for p in (ROOT / "examples").glob(f"*/{SCENARIOS_FILE
 
 def test_the_seed_examples_have_scenarios() -> None:
     names = {p.name for p in EXAMPLES}
-    assert {"preview_jobs", "ai_shorts"} <= names
+    assert {"preview_jobs", "ai_shorts", "render_pipeline"} <= names
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
@@ -67,8 +67,8 @@ def test_malformed_files_name_the_file_and_the_entry(tmp_path: Path, text: str, 
     assert str(path) in str(caught.value)
 
 
-def test_an_example_without_the_file_has_only_healthy(tmp_path: Path) -> None:
-    assert list(load_scenarios(tmp_path)) == ["healthy"]
+def test_an_example_without_the_file_keeps_the_four_names_the_demo_always_had(tmp_path: Path) -> None:
+    assert list(load_scenarios(tmp_path)) == ["healthy", "failure-spike", "slow", "stall"]
 
 
 def test_app_down_is_a_duration() -> None:

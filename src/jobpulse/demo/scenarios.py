@@ -82,9 +82,19 @@ def read_scenarios(path: Path) -> dict[str, Scenario]:
     return scenarios
 
 
+#: what an example without ``scenarios.yaml`` is offered: the four names ``jobpulse demo`` always had, which the
+#: example's ``create_app(scenario=...)`` interprets (their alerts are not declared, so none is checked)
+DEFAULT_SCENARIOS = {
+    HEALTHY: Scenario(HEALTHY, "the example's normal traffic", ()),
+    "failure-spike": Scenario("failure-spike", "the example's failure spike (no scenarios.yaml)", ()),
+    "slow": Scenario("slow", "the example's slowdown (no scenarios.yaml)", ()),
+    "stall": Scenario("stall", "the example's stall (no scenarios.yaml)", ()),
+}
+
+
 def load_scenarios(example_dir: Path) -> dict[str, Scenario]:
-    """The scenarios of an example directory; an example without the file has only ``healthy``."""
+    """The scenarios of an example directory (:data:`DEFAULT_SCENARIOS` when it has no ``scenarios.yaml``)."""
     path = example_dir / SCENARIOS_FILE
     if not path.is_file():
-        return {HEALTHY: Scenario(HEALTHY, "the example's normal traffic", ())}
+        return dict(DEFAULT_SCENARIOS)
     return read_scenarios(path)
