@@ -26,6 +26,7 @@ from jobpulse.demo.example import Example, load_example
 from jobpulse.demo.monitoring import Monitoring, start_monitoring
 from jobpulse.demo.scenarios import Scenario, load_scenarios
 from jobpulse.demo.server import AppServer
+from jobpulse.demo.stats import FIELDS, JobMetrics, RegistryWindow, prometheus_snapshot, scrape
 from jobpulse.render.files import write_build
 from jobpulse.spec.load import load_spec
 from jobpulse.verify.timescale import SpeedClock
@@ -134,6 +135,24 @@ class Stack:
                 return
             assert time.monotonic() < deadline, f"targets never up: {targets}"
             await asyncio.sleep(0.2)
+
+    async def view_is_filled(self, timeout: float = 30.0) -> dict[str, float]:
+        """``jobpulse demo``'s four numbers, from Prometheus and from the app's own metrics: all of them filled."""
+        metrics = JobMetrics.from_spec(load_spec(self.example.spec_path))
+        assert metrics is not None
+        paths = tuple(getattr(self.example.app_module, "METRICS_PATHS", ("/metrics",)))
+        window = RegistryWindow(lambda: scrape(self.server.url, paths), metrics)
+        await asyncio.to_thread(window.sample)
+        deadline = time.monotonic() + timeout
+        while True:
+            await asyncio.sleep(1.0)
+            remote = await asyncio.to_thread(prometheus_snapshot, self.prometheus, metrics)
+            local = await asyncio.to_thread(window.snapshot)
+            missing = [f"{name} ({source})" for source, snap in (("prometheus", remote), ("app", local))
+                       for name in FIELDS if getattr(snap, name) is None]  # fmt: skip
+            if not missing:
+                return {name: getattr(remote, name) for name in FIELDS}
+            assert time.monotonic() < deadline, f"the view still shows … for {missing} ({remote.error or ''})"
 
     async def quiet(self, seconds: float) -> None:
         """The healthy run: for ``seconds`` nothing is pending or firing, and Alertmanager holds nothing."""

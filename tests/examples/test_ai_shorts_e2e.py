@@ -40,6 +40,7 @@ async def test_scenarios_fire_their_alerts_and_healthy_is_quiet(
     async with running("ai_shorts", tmp_path, rate_per_second=30, settled=settled, speed=SPEED) as stack:
         if "failure-spike" in scenarios:
             await stack.quiet(8)  # eight virtual minutes
+            assert await stack.view_is_filled()  # issue 17: every number of jobpulse demo's view has data
         for name in scenarios:
             await stack.play(name)
     print({p.scenario: (p.reached, p.seconds) for p in stack.played})

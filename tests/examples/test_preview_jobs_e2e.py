@@ -23,6 +23,7 @@ async def test_every_scenario_fires_its_alerts_and_healthy_is_quiet(
 ) -> None:
     async with running("preview_jobs", tmp_path, rate_per_second=20, settled=settled, speed=240) as stack:
         await stack.quiet(8)  # half an hour of virtual time
+        assert await stack.view_is_filled()  # issue 17: every number of jobpulse demo's view has data
         for name in stack.scenarios:
             if name != "healthy":
                 await stack.play(name)

@@ -41,6 +41,7 @@ async def test_every_scenario_fires_its_alerts_and_healthy_is_quiet(
         speed=60,
     ) as stack:
         await stack.quiet(8)
+        assert await stack.view_is_filled()  # issue 17: every number of jobpulse demo's view has data
         for name in ("error-spike", "cost-spike", "backlog"):  # backlog last: its drained queue spends in a burst
             await stack.play(name)
         assert sorted(stack.scenarios) == sorted(("healthy", "error-spike", "cost-spike", "backlog"))

@@ -30,7 +30,7 @@ from jobpulse.demo.example import Example
 from jobpulse.demo.monitoring import Monitoring, StatusWebhook, start_monitoring
 from jobpulse.demo.scenarios import Scenario
 from jobpulse.demo.server import AppServer
-from jobpulse.demo.stats import JobMetrics, RegistryWindow, Snapshot, merge, prometheus_snapshot, read_totals
+from jobpulse.demo.stats import JobMetrics, RegistryWindow, Snapshot, Totals, merge, prometheus_snapshot, scrape
 from jobpulse.demo.view import DemoSummary, ViewInfo, render, status_line, summary_lines
 from jobpulse.render.files import write_build
 from jobpulse.spec.model import Spec
@@ -165,22 +165,54 @@ class _AppDown:
 
 
 class _Watcher:
-    """Builds a Snapshot per refresh: Prometheus first, the app's registry for anything missing."""
+    """Builds a Snapshot per refresh: Prometheus first, the app's own metrics for anything missing.
 
-    def __init__(self, registry: CollectorRegistry, metrics: JobMetrics | None, monitoring: Monitoring) -> None:
+    The app's metrics are read from every path it serves (``METRICS_PATHS``), as Prometheus scrapes them, so
+    metrics that worker processes write (render_pipeline's ``/metrics/workers``) count too.
+    """
+
+    def __init__(self, url: str, paths: tuple[str, ...], metrics: JobMetrics | None, monitoring: Monitoring) -> None:
         self.metrics = metrics
-        self.window = RegistryWindow(registry, metrics) if metrics is not None else None
+        self.window = RegistryWindow(lambda: scrape(url, paths), metrics) if metrics is not None else None
         self.monitoring = monitoring
+        self.totals: Totals | None = None  # the last cumulative numbers read from the app (for the summary)
+
+    def _local(self) -> Snapshot:
+        assert self.window is not None
+        try:
+            snap = self.window.snapshot()
+        except Exception as exc:  # the app is down (a scenario stopped it) or slow: say so, keep going
+            return Snapshot(error=f"the app's metrics could not be read: {type(exc).__name__}: {exc}")
+        self.totals = self.window.latest
+        return snap
+
+    async def snapshot_local(self) -> None:
+        """Read the app's metrics once (the baseline before the workload starts; the totals after it stops)."""
         if self.window is not None:
-            self.window.sample()  # the baseline, before the workload starts
+            await asyncio.to_thread(self._local)
+
+    async def settle(self, timeout: float = 3.0) -> None:
+        """Read the app's metrics until two reads agree (jobs in flight have ended) or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        previous = None
+        while self.window is not None and time.monotonic() < deadline:
+            await asyncio.to_thread(self._local)
+            now = self.totals
+            if now is not None and previous is not None and (now.enqueued, now.outcomes) == previous:
+                return
+            previous = (now.enqueued, dict(now.outcomes)) if now is not None else None
+            await asyncio.sleep(0.3)
 
     async def snapshot(self) -> Snapshot:
-        local = self.window.snapshot() if self.window is not None else Snapshot()
+        local = await asyncio.to_thread(self._local) if self.window is not None else Snapshot()
         prometheus = self.monitoring.prometheus
         if prometheus is None or self.metrics is None:
             return local
         remote = await asyncio.to_thread(prometheus_snapshot, prometheus, self.metrics)
-        return merge(remote, local)
+        merged = merge(remote, local)
+        if merged.error is None and local.error is not None:
+            merged.error = local.error
+        return merged
 
 
 async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
@@ -191,6 +223,7 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
     metrics = JobMetrics.from_spec(spec)
     if metrics is not None:
         summary.success, summary.failure = metrics.success, metrics.failure
+        summary.counts, summary.depth_kind = metrics.counts, metrics.depth_kind
     stop = asyncio.Event()
     installed = _install_signals(stop)
     started = time.monotonic()
@@ -245,8 +278,6 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
                 summary.notes.append(listener.summary())
         if previews.is_dir():
             summary.previews = sum(1 for _ in previews.iterdir())
-        if metrics is not None:
-            summary.totals = read_totals(registry, metrics)
     finally:
         _remove_signals(installed)
         summary.elapsed = time.monotonic() - started
@@ -272,6 +303,7 @@ async def _serve_and_watch(
     monitoring = Monitoring()
     workload_task: asyncio.Task[Any] | None = None
     workload_stop = asyncio.Event()
+    watcher: _Watcher | None = None
     try:
         # 2. the app
         try:
@@ -315,7 +347,9 @@ async def _serve_and_watch(
             _say(console, note, style="yellow")
         summary.notes.extend(monitoring.notes)
         # 4. the workload, then the view until the end
-        watcher = _Watcher(registry, metrics, monitoring)
+        paths = tuple(getattr(options.example.app_module, "METRICS_PATHS", ("/metrics",)))
+        watcher = _Watcher(server.url, paths, metrics, monitoring)
+        await watcher.snapshot_local()
         run_workload = options.example.run_workload
         if run_workload is not None:
             workload: Awaitable[Any] = run_workload(
@@ -331,6 +365,7 @@ async def _serve_and_watch(
             prometheus_url=summary.urls.get("prometheus"),
             alertmanager_url=summary.urls.get("alertmanager"),
             duration=options.duration,
+            metrics=metrics.sources() if metrics is not None else {},
         )
         app_down = _AppDown()
         if options.fault is not None and options.fault.app_down:
@@ -340,6 +375,7 @@ async def _serve_and_watch(
         try:
             summary.error = await _watch(options, console, watcher, info, stop, server, workload_task, app_down)
         finally:
+            summary.totals = watcher.totals
             await _stop_task(app_down.task, timeout=0.0)
             if app_down.down:
                 await server.restart()  # stopped by the scenario: serve again so the lifespan ends cleanly
@@ -351,6 +387,9 @@ async def _serve_and_watch(
             summary.workload = {k: v for k, v in asdict(stats).items() if isinstance(v, int)}
         elif isinstance(stats, BaseException) and summary.error is None:
             summary.error = f"workload failed: {type(stats).__name__}: {stats}"
+        if watcher is not None and server.task is not None and not server.task.done():
+            await watcher.settle()  # the summary's totals: once the traffic has stopped and the jobs have ended
+            summary.totals = watcher.totals
         try:
             await asyncio.to_thread(monitoring.stop)
         finally:

@@ -4,8 +4,13 @@ With Prometheus running they come from the seed's panel PromQL (``[15m]`` window
 p95), reduced to one number each. Two departures: throughput uses ``[1m]`` rather than ``[5m]``
 (``rate()`` divides by the whole window, so a fresh Prometheus under-reports a 5-minute rate for
 5 minutes), and the outcomes query gets the ``ignoring(outcome) group_left`` it needs to match.
-Without Prometheus — or until it has scraped twice — the numbers come from the app's own registry
-over the same windows.
+Without Prometheus — or until it has scraped twice — the numbers come from the app's own metrics (every
+metrics path it serves, as Prometheus would scrape them: worker processes included) over the same windows.
+
+Which metric gives each number is read from the spec's first job: throughput from its ``enqueued`` counter
+(else ``started``, else ``completed``); outcomes from ``completed`` (else the ``duration`` histogram's count, when
+it has the outcome label); p95 from ``duration`` (successful jobs only when it has the outcome label); the
+queue from ``queue_depth`` (else the jobs ``in_flight``, else a gauge of the spec named ``*queue_depth``).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,6 +37,7 @@ __all__ = [
     "merge",
     "prometheus_snapshot",
     "read_totals",
+    "scrape",
 ]
 
 FIELDS = ("jobs_per_min", "failure_pct", "p95_ms", "queue_depth")
@@ -39,10 +45,12 @@ FIELDS = ("jobs_per_min", "failure_pct", "p95_ms", "queue_depth")
 
 @dataclass(frozen=True)
 class JobMetrics:
-    """The series names of the spec's first job lifecycle (what the demo watches)."""
+    """The series the demo watches, from the spec's first job lifecycle (see the module's docstring)."""
 
     job: str
+    #: the counter of jobs/min: the job's enqueued (else started, else completed) counter
     enqueued: str | None
+    #: a counter per outcome: the completed counter, or the duration histogram's ``_count``
     completed: str | None
     outcome_label: str
     success: str
@@ -50,23 +58,63 @@ class JobMetrics:
     duration: str | None
     queue_depth: str | None
     ms_per_unit: float = 1.0  # 1000 for a histogram in seconds, 1 for one in milliseconds
+    #: what the throughput counter counts: "created", "started" or "completed"
+    counts: str = "created"
+    #: whether the duration histogram has the outcome label (p95 of successful jobs only)
+    duration_by_outcome: bool = True
+    #: what the queue gauge is: "queued" or "in flight"
+    depth_kind: str = "queued"
 
     @classmethod
     def from_spec(cls, spec: Spec) -> JobMetrics | None:
         if not spec.jobs:
             return None
         job = next(iter(spec.jobs.values()))
+        rate = next(
+            (
+                (m, what)
+                for m, what in ((job.enqueued, "created"), (job.started, "started"), (job.completed, "completed"))
+                if m
+            ),
+            (None, "created"),
+        )
+        by_outcome = job.duration is not None and job.outcome_label in job.duration.label_names
+        completed = job.completed.exposed_name if job.completed else None
+        if completed is None and job.duration is not None and by_outcome:
+            completed = f"{job.duration.name}_count"
+        depth, depth_kind = job.queue_depth, "queued"
+        if depth is None and job.in_flight is not None:
+            depth, depth_kind = job.in_flight, "in flight"
+        if depth is None:
+            depth = next(
+                (m for m in spec.metrics.values() if m.type == "gauge" and m.name.endswith("queue_depth")), None
+            )
         return cls(
             job=job.name,
-            enqueued=job.enqueued.exposed_name if job.enqueued else None,
-            completed=job.completed.exposed_name if job.completed else None,
+            enqueued=rate[0].exposed_name if rate[0] else None,
+            completed=completed,
             outcome_label=job.outcome_label,
             success=job.success,
             failure=job.failure,
             duration=job.duration.name if job.duration else None,
-            queue_depth=job.queue_depth.name if job.queue_depth else None,
+            queue_depth=depth.name if depth else None,
             ms_per_unit=1000.0 / job.duration.unit_scale if job.duration else 1.0,
+            counts=rate[1],
+            duration_by_outcome=by_outcome,
+            depth_kind=depth_kind,
         )
+
+    def sources(self) -> dict[str, str]:
+        """The metric each number of the view comes from."""
+        found = {
+            "jobs_per_min": self.enqueued,
+            "failure_pct": self.completed,
+            "p95_ms": self.duration,
+            "queue_depth": self.queue_depth + (" (in flight)" if self.depth_kind == "in flight" else "")
+            if self.queue_depth
+            else None,
+        }
+        return {name: metric for name, metric in found.items() if metric}
 
     def queries(self) -> dict[str, str]:
         """The seed's panel queries, aggregated to one number each."""
@@ -81,10 +129,8 @@ class JobMetrics:
                 f"100 * sum by ({o}) (rate({c}[15m])) / ignoring({o}) group_left sum (rate({c}[15m]))"
             )
         if self.duration:
-            queries["p95_ms"] = (
-                f"histogram_quantile(0.95, sum by (le) "
-                f'(rate({self.duration}_bucket{{{self.outcome_label}="{self.success}"}}[15m])))'
-            )
+            selector = f'{{{self.outcome_label}="{self.success}"}}' if self.duration_by_outcome else ""
+            queries["p95_ms"] = f"histogram_quantile(0.95, sum by (le) (rate({self.duration}_bucket{selector}[15m])))"
             if self.ms_per_unit != 1.0:
                 queries["p95_ms"] = f"{self.ms_per_unit:g} * {queries['p95_ms']}"
         if self.queue_depth:
@@ -128,12 +174,17 @@ class Totals:
         return sum(self.outcomes.values())
 
 
-def read_totals(registry: CollectorRegistry, metrics: JobMetrics, at: float | None = None) -> Totals:
+Families = Iterable[Any]  # prometheus_client Metric families (a registry's collect(), or parsed exposition text)
+
+
+def read_totals(source: CollectorRegistry | Families, metrics: JobMetrics, at: float | None = None) -> Totals:
+    """The cumulative numbers in a registry, or in metric families (:func:`scrape` of the app's paths)."""
     enqueued = depth = 0.0
     outcomes: dict[str, float] = {}
     buckets: dict[float, float] = {}
     bucket_name = f"{metrics.duration}_bucket" if metrics.duration else None
-    for family in registry.collect():
+    families = source.collect() if isinstance(source, CollectorRegistry) else source
+    for family in families:
         for sample in family.samples:
             name, labels, value = sample.name, sample.labels, sample.value
             if name == metrics.enqueued:
@@ -141,7 +192,9 @@ def read_totals(registry: CollectorRegistry, metrics: JobMetrics, at: float | No
             elif name == metrics.completed:
                 outcome = labels.get(metrics.outcome_label, "")
                 outcomes[outcome] = outcomes.get(outcome, 0.0) + value
-            elif name == bucket_name and labels.get(metrics.outcome_label) == metrics.success:
+            elif name == bucket_name and (
+                not metrics.duration_by_outcome or labels.get(metrics.outcome_label) == metrics.success
+            ):
                 le = float(labels["le"])
                 buckets[le] = buckets.get(le, 0.0) + value
             elif name == metrics.queue_depth:
@@ -175,12 +228,29 @@ def histogram_quantile(q: float, buckets: tuple[tuple[float, float], ...]) -> fl
     return None
 
 
+def scrape(url: str, paths: Iterable[str] = ("/metrics",), timeout: float = 5.0) -> list[Any]:
+    """The app's metric families, read from each path it serves as Prometheus would (blocking: run in a thread)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families: list[Any] = []
+    with httpx.Client(base_url=url, timeout=timeout, trust_env=False) as client:
+        for path in paths:
+            response = client.get(path)
+            response.raise_for_status()
+            families.extend(text_string_to_metric_families(response.text))
+    return families
+
+
 class RegistryWindow:
-    """Samples the registry each refresh and differences over the seed's windows."""
+    """Samples the app's metrics each refresh and differences over the seed's windows.
+
+    ``registry`` is a registry or a callable returning metric families (:func:`scrape` of the app's paths).
+    """
 
     def __init__(
         self,
-        registry: CollectorRegistry,
+        registry: CollectorRegistry | Callable[[], Families],
         metrics: JobMetrics,
         *,
         rate_window: float = 60.0,
@@ -194,8 +264,14 @@ class RegistryWindow:
         self.clock = clock
         self._samples: deque[Totals] = deque()
 
+    @property
+    def latest(self) -> Totals | None:
+        """The most recent sample."""
+        return self._samples[-1] if self._samples else None
+
     def sample(self) -> Totals:
-        totals = read_totals(self.registry, self.metrics, self.clock())
+        source = self.registry if isinstance(self.registry, CollectorRegistry) else self.registry()
+        totals = read_totals(source, self.metrics, self.clock())
         self._samples.append(totals)
         horizon = totals.at - max(self.rate_window, self.ratio_window)
         while len(self._samples) > 2 and self._samples[1].at <= horizon:

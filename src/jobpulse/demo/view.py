@@ -22,6 +22,8 @@ class ViewInfo:
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
     duration: float | None = None
+    #: the metric each number is computed from (field -> metric name)
+    metrics: dict[str, str] = field(default_factory=dict)
 
 
 def _num(value: float | None, fmt: str = "{:.1f}") -> str:
@@ -34,6 +36,7 @@ ROWS = (
     ("p95 (ms)", "p95_ms", "{:.0f}"),
     ("Queue depth", "queue_depth", "{:.0f}"),
 )
+#: each row's metric is shown next to its source (ViewInfo.metrics): a reader knows what the number is
 
 
 def _alerts(alerts: list[AlertState] | None) -> tuple[str, str]:
@@ -58,7 +61,8 @@ def render(snapshot: Snapshot, info: ViewInfo, elapsed: float) -> RenderableType
     table.add_column("value", justify="right")
     table.add_column("from")
     for label, name, fmt in ROWS:
-        table.add_row(label, _num(getattr(snapshot, name), fmt), snapshot.sources.get(name, ""))
+        source = " · ".join(x for x in (snapshot.sources.get(name, ""), info.metrics.get(name, "")) if x)
+        table.add_row(label, _num(getattr(snapshot, name), fmt), source)
     firing, pending = _alerts(snapshot.alerts)
     table.add_row("Alerts firing", Text(firing, style="bold red" if firing not in ("none", "n/a") else ""), "")
     table.add_row("Alerts pending", Text(pending, style="yellow" if pending not in ("none", "n/a") else ""), "")
@@ -92,6 +96,8 @@ class DemoSummary:
     totals: Totals | None = None
     success: str = "ready"
     failure: str = "failed"
+    counts: str = "created"  # what the throughput counter counts (JobMetrics.counts)
+    depth_kind: str = "queued"
     workload: dict[str, int] | None = None
     build_dir: Path | None = None
     build_files: list[Path] = field(default_factory=list)
@@ -109,9 +115,10 @@ def summary_lines(summary: DemoSummary) -> list[str]:
         ok = totals.outcomes.get(summary.success, 0.0)
         bad = totals.outcomes.get(summary.failure, 0.0)
         lines += [
-            f"  jobs created:   {totals.enqueued:.0f} (attempts, refreshes included)",
+            f"  jobs {summary.counts + ':':9} {totals.enqueued:.0f}"
+            + (" (attempts, refreshes included)" if summary.counts == "created" else ""),
             f"  jobs completed: {totals.completed:.0f} ({summary.success} {ok:.0f}, {summary.failure} {bad:.0f})",
-            f"  still queued:   {totals.depth:.0f}",
+            f"  still {summary.depth_kind + ':':10}{totals.depth:.0f}",
         ]
     if summary.workload is not None:
         lines.append("  workload:       " + ", ".join(f"{k} {v}" for k, v in summary.workload.items()))
