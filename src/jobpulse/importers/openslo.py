@@ -11,27 +11,21 @@ with a threshold, a time-slice budget, a period too short to alert on.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import promql_parser
-import yaml
 
-from jobpulse.importers.common import Conversion, SourceFormatError, slo_name
+from jobpulse.importers.common import Conversion, slo_name
+from jobpulse.importers.openslo_documents import Documents, collect, meta_name, read_documents
 from jobpulse.spec.promql import references
 
-V1 = frozenset({"openslo/v1", "openslo.com/v1"})  # openslo.com/v1: the Kubernetes CRD group (osko)
-V1ALPHA = frozenset({"openslo/v1alpha", "openslo.com/v1alpha"})
-V2ALPHA = frozenset({"openslo/v2alpha", "openslo.com/v2alpha"})
 #: data source types whose queries are PromQL
 PROMETHEUS_TYPES = frozenset(
     {"prometheus", "thanos", "mimir", "cortex", "victoriametrics", "amazonprometheus", "grafanacloud", "promql"}
 )
 #: words the OpenSLO examples use where a real query would go
 PLACEHOLDERS = frozenset({"any", "todo", "query", "<query>", "..."})
-#: context documents: used to resolve references, nothing to convert on their own
-CONTEXT_KINDS = frozenset({"SLI", "Service", "DataSource"})
 ALERT_KINDS = frozenset({"AlertPolicy", "AlertCondition", "AlertNotificationTarget"})
 _LOG_QUERY = re.compile(r'\|[=~]|\|\s*(json|logfmt|pattern|regexp|line_format|label_format|unwrap)\b|\}\s*!=\s*"')
 #: OpenSLO duration units (v1): m minute, h hour, d day, w week, M month, Q quarter, Y year
@@ -46,83 +40,6 @@ _WRAPPED = re.compile(
 
 class Refused(Exception):
     """This SLO (or objective) has no faithful conversion; the message says why."""
-
-
-@dataclass(frozen=True)
-class Documents:
-    slos: list[dict[str, Any]]
-    slis: dict[str, dict[str, Any]]
-    sources: dict[str, str]  # DataSource name -> type
-    others: list[tuple[str, str, str]]  # (apiVersion, kind, name) of documents not converted
-
-
-def _flatten(loaded: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    for item in loaded:
-        if isinstance(item, list):
-            out += _flatten(item)
-        elif item is not None:
-            out.append(item)
-    return out
-
-
-def _meta_name(doc: dict[str, Any]) -> str:
-    meta = doc.get("metadata")
-    return str(meta.get("name", "unnamed")) if isinstance(meta, dict) else "unnamed"
-
-
-def read_documents(text: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every OpenSLO document (lists flattened) and a problem per document of another OpenSLO version."""
-    try:
-        loaded = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
-        raise SourceFormatError(f"not YAML: {exc}") from None
-    docs = [d for d in _flatten(loaded) if isinstance(d, dict)]
-    versions = {str(d.get("apiVersion", "")) for d in docs}
-    if not versions & (V1 | V1ALPHA | V2ALPHA):
-        raise SourceFormatError("no OpenSLO document found (apiVersion: openslo/v1)")
-    problems: list[str] = []
-    v1 = []
-    other: dict[str, list[str]] = {}
-    for doc in docs:
-        version, name = str(doc.get("apiVersion", "")), _meta_name(doc)
-        if version in V1:
-            v1.append(doc)
-        else:
-            other.setdefault(version, []).append(f"{doc.get('kind', '?')} {name}")
-    for version, names in other.items():
-        listed = ", ".join(names)
-        if version in V1ALPHA:
-            problems.append(
-                f"{listed}: OpenSLO v1alpha, which jobpulse does not read; v1 replaced it (spec.indicator instead "
-                "of ratioMetrics inside objectives, timeWindow: [{duration: 28d}] instead of unit/count): rewrite "
-                "as apiVersion: openslo/v1"
-            )
-        elif version in V2ALPHA:
-            problems.append(f"{listed}: OpenSLO v2alpha, a draft jobpulse does not read yet; write it as openslo/v1")
-        else:
-            problems.append(f"{listed}: apiVersion {version or '(none)'!r} is not OpenSLO; skipped")
-    return v1, problems
-
-
-def collect(docs: list[dict[str, Any]]) -> Documents:
-    slos: list[dict[str, Any]] = []
-    slis: dict[str, dict[str, Any]] = {}
-    sources: dict[str, str] = {}
-    others: list[tuple[str, str, str]] = []
-    for doc in docs:
-        kind, name = doc.get("kind"), _meta_name(doc)
-        raw = doc.get("spec")
-        spec: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        if kind == "SLO":
-            slos.append(doc)
-        elif kind == "SLI":
-            slis[name] = spec
-        elif kind == "DataSource":
-            sources[name] = str(spec.get("type", ""))
-        if kind not in CONTEXT_KINDS and kind != "SLO":
-            others.append((str(doc.get("apiVersion")), str(kind), name))
-    return Documents(slos, slis, sources, others)
 
 
 def convert(text: str) -> Conversion:
@@ -148,7 +65,7 @@ def convert(text: str) -> Conversion:
 
 
 def _convert_slo(doc: dict[str, Any], found: Documents, result: Conversion) -> None:
-    name = _meta_name(doc)
+    name = meta_name(doc)
     spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
     assert isinstance(spec, dict)
     for policy in spec.get("alertPolicies") or []:

@@ -25,7 +25,8 @@ from jobpulse.spec.datadog import (
     dotted_name,
     unit_scale,
 )
-from jobpulse.spec.datadog_query import DatadogQueryError, parse_formula, parse_metric_query, parse_monitor_query
+from jobpulse.spec.datadog_formula import parse_formula
+from jobpulse.spec.datadog_query import DatadogQueryError, parse_metric_query, parse_monitor_query
 from jobpulse.spec.datadog_translate import TranslationError, translate
 from jobpulse.spec.wire_datadog import DatadogMetricSpec, DatadogMonitorSpec, DatadogWidgetSpec
 from jobpulse.spec.yamlpos import PathKey

@@ -25,21 +25,47 @@ prometheus_client from above to releases on which ``tests/runtime/test_client_in
 from __future__ import annotations
 
 import math
-import operator
-import os
-import struct
-from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client import metrics as _metrics
 from prometheus_client import multiprocess as _pm
-from prometheus_client import validation as _validation
 from prometheus_client import values as _values
 from prometheus_client.metrics_core import Metric
 from prometheus_client.mmap_dict import MmapedDict
-from prometheus_client.openmetrics import exposition as _om_exposition
+
+from jobpulse.runtime._client_internals.exposition import (
+    STANDARD_KINDS,
+    Family,
+    cells,
+    child_samples,
+    children,
+    escape_name,
+    is_legacy_labelname_rune,
+    is_valid_legacy_metric_name,
+    label_names,
+    overrides_samples,
+    plain_cells,
+    read_created,
+    read_exemplar,
+    read_value,
+    registered,
+    registry_collectors,
+    restricted_collectors,
+    standard_family,
+    use_created,
+)
+from jobpulse.runtime._client_internals.multiprocess import (
+    StockMultiProcessCollector,
+    multiprocess_values_enabled,
+    read_mmap_file,
+    set_gauge_mode,
+    stock_mark_process_dead,
+    use_multiprocess_values,
+    write_mmap_file,
+)
+from jobpulse.runtime._client_internals.values import adder, gauge_value, observer
 
 __all__ = [
     "STANDARD_KINDS",
@@ -51,6 +77,7 @@ __all__ = [
     "child_samples",
     "children",
     "escape_name",
+    "gauge_value",
     "is_legacy_labelname_rune",
     "is_valid_legacy_metric_name",
     "label_names",
@@ -73,247 +100,11 @@ __all__ = [
     "write_mmap_file",
 ]
 
-# prometheus_client has no annotations on these: typed as Any once, here
-StockMultiProcessCollector: Any = _pm.MultiProcessCollector
+# prometheus_client has no annotations on these: typed as Any once, here (for the checks below)
 _PM: Any = _pm
 _MMAP: Any = MmapedDict
 _VALUES: Any = _values
 _METRICS: Any = _metrics
-
-
-# --- direct updates (job tracker) -------------------------------------------------------------------------------
-
-
-def adder(child: Any) -> Callable[[float], None] | None:
-    """``add(amount)`` for a counter or gauge child: its value's own ``inc``, skipping the wrapper's checks.
-
-    A child returned by ``.labels()`` is always observable and the tracker's amounts are ±1, so
-    prometheus_client's checks can never fire there. Anything unusual (a ``mostrecent`` gauge, a value without
-    ``inc``) gets the public methods.
-    """
-    if child is None:
-        return None
-    value = getattr(child, "_value", None)
-    if value is None or getattr(child, "_is_most_recent", False) or not hasattr(value, "inc"):
-        return lambda amount: child.inc(amount) if amount >= 0 else child.dec(-amount)
-    inc: Callable[[float], None] = value.inc
-    return inc
-
-
-def gauge_value(child: Any) -> float:
-    """A gauge child's current value (what DogStatsD is sent after ``inc``/``dec``/``set``)."""
-    value = getattr(child, "_value", None)
-    return float(value.get()) if value is not None and hasattr(value, "get") else math.nan
-
-
-def observer(child: Any) -> Callable[[float], None] | None:
-    """``observe(amount)`` for a histogram child, as prometheus_client does it, with a binary search."""
-    import bisect
-
-    if child is None:
-        return None
-    bounds = getattr(child, "_upper_bounds", None)
-    buckets = getattr(child, "_buckets", None)
-    total = getattr(child, "_sum", None)
-    if not bounds or not buckets or total is None or len(bounds) != len(buckets) or bounds[-1] != math.inf:
-        observe: Callable[[float], None] = child.observe
-        return observe
-    add_sum = total.inc
-    incs = tuple(bucket.inc for bucket in buckets)
-
-    def fast_observe(amount: float, _bisect: Callable[..., int] = bisect.bisect_left) -> None:
-        if amount != amount:  # NaN: prometheus_client adds it to the sum and to no bucket
-            add_sum(amount)
-            return
-        add_sum(amount)
-        incs[_bisect(bounds, amount)](1)
-
-    return fast_observe
-
-
-# --- multi-process mode -----------------------------------------------------------------------------------------
-
-
-def multiprocess_values_enabled() -> bool:
-    return bool(getattr(_values.ValueClass, "_multiprocess", False))
-
-
-def use_multiprocess_values() -> None:
-    """Make metrics created from now on write mmap files (prometheus_client picks its value class at import)."""
-    if not multiprocess_values_enabled():
-        _values.ValueClass = _VALUES.MultiProcessValue()
-
-
-def set_gauge_mode(metric: Metric, mode: str) -> None:
-    """Tag a merged gauge family with its multi-process mode, as prometheus_client's own collector does."""
-    metric._multiprocess_mode = mode  # type: ignore[attr-defined]
-
-
-def stock_mark_process_dead(pid: int, path: str) -> None:
-    """prometheus_client's ``mark_process_dead``: removes the ``live*`` gauge files of ``pid``."""
-    _PM.mark_process_dead(pid, path)
-
-
-def read_mmap_file(path: str | Path) -> Iterator[tuple[str, float, float, int]]:
-    """(key, value, timestamp, offset) of every entry of a multi-process ``*.db`` file.
-
-    Raises ``struct.error`` for a file shorter than its header and ``RuntimeError`` for a corrupt one.
-    """
-    entries: Iterator[tuple[str, float, float, int]] = _MMAP.read_all_values_from_file(str(path))
-    return entries
-
-
-def write_mmap_file(path: Path, entries: Mapping[str, tuple[float, float]]) -> None:
-    """Write a multi-process ``*.db`` file with ``entries`` (key → value, timestamp), fsynced.
-
-    The layout is prometheus_client's: an 8-byte header (bytes used, padding), then per entry a 4-byte key
-    length, the UTF-8 key padded with spaces to 8-byte alignment, and two doubles (value, timestamp).
-    """
-    body = bytearray()
-    for key in sorted(entries):
-        value, timestamp = entries[key]
-        encoded = key.encode("utf-8")
-        padded = encoded + b" " * (8 - (len(encoded) + 4) % 8)
-        body += struct.pack(f"i{len(padded)}sdd", len(encoded), padded, value, timestamp)
-    used = 8 + len(body)
-    with path.open("wb") as out:
-        out.write(struct.pack("ii", used, 0))
-        out.write(body)
-        out.flush()
-        os.fsync(out.fileno())
-
-
-# --- exposition (jobpulse.runtime.exposition) ---------------------------------------------------------------------
-
-#: The metric classes whose samples the renderer produces itself, by exact class (a subclass may override anything).
-#: ``Info`` and ``Enum`` (rare, a few samples) go through ``collect()`` like custom collectors.
-STANDARD_KINDS: dict[type, str] = {
-    _metrics.Counter: "counter",
-    _metrics.Gauge: "gauge",
-    _metrics.Summary: "summary",
-    _metrics.Histogram: "histogram",
-}
-#: Methods whose override on an instance (``Gauge.set_function`` replaces ``_child_samples``) changes the samples.
-_SAMPLE_METHODS = frozenset(("collect", "_samples", "_multi_samples", "_child_samples", "_get_metric"))
-_MutexValue: Any = _values.MutexValue
-
-#: A ``MutexValue``'s float and exemplar, read without its lock: one attribute load is atomic under the GIL, and
-#: prometheus_client's own collect takes the lock per value, so it gives no consistency across values either.
-read_value: Callable[[Any], float] = operator.attrgetter("_value")
-read_exemplar: Callable[[Any], Any] = operator.attrgetter("_exemplar")
-read_created: Callable[[Any], float] = operator.attrgetter("_created")
-
-# the encoders' own name-escaping helpers (label *values* are escaped by jobpulse: three replacements)
-escape_name: Callable[[str, str, Callable[[str, int], bool]], str] = _om_exposition._escape
-is_legacy_labelname_rune: Callable[[str, int], bool] = _om_exposition._is_legacy_labelname_rune
-is_valid_legacy_metric_name: Callable[[str], bool] = _validation._is_valid_legacy_metric_name
-
-
-class Family(NamedTuple):
-    """What a standard metric wrapper exposes, read once: name, help, type, unit, label names and layout."""
-
-    kind: str
-    name: str
-    documentation: str
-    unit: str
-    labelnames: tuple[str, ...]
-    upper_bounds: tuple[float, ...]  # histograms only
-
-
-def use_created() -> bool:
-    """Whether counters, histograms and summaries expose ``_created`` (``disable_created_metrics()``)."""
-    return bool(_METRICS._use_created)
-
-
-def registry_collectors(registry: object) -> tuple[Metric | None, list[Any]] | None:
-    """(target_info family, collectors in order) as ``CollectorRegistry.collect`` sees them; None for other objects.
-
-    The snapshot is taken under the registry's lock, as ``collect()`` takes it.
-    """
-    if not isinstance(registry, CollectorRegistry) or type(registry).collect is not CollectorRegistry.collect:
-        return None
-    reg: Any = registry
-    with reg._lock:
-        collectors = list(reg._collector_to_names)
-        target = reg._target_info_metric() if reg._target_info else None
-    return target, collectors
-
-
-def restricted_collectors(registry: object, names: frozenset[str]) -> tuple[Metric | None, list[Any]] | None:
-    """The collectors ``registry.restricted_registry(names)`` would ask, in registration order; None if not a registry.
-
-    prometheus_client's ``RestrictedRegistry`` walks them as a set (an order that changes from run to run); here they
-    come in the order they were registered, so the same request gives the same bytes.
-    """
-    if not isinstance(registry, CollectorRegistry):
-        return None
-    reg: Any = registry
-    with reg._lock:
-        by_name = reg._names_to_collectors
-        wanted = {id(by_name[n]) for n in names if n != "target_info" and n in by_name}
-        wanted.update(id(c) for c in getattr(reg, "_collectors_without_names", ()))  # prometheus_client >= 0.24
-        collectors = [c for c in reg._collector_to_names if id(c) in wanted]
-        target = reg._target_info_metric() if "target_info" in names and reg._target_info else None
-    return target, collectors
-
-
-def registered(registry: object, name: str) -> Any:
-    """The collector registered under sample name ``name`` in a ``CollectorRegistry`` (None if none)."""
-    by_name: Mapping[str, Any] = getattr(registry, "_names_to_collectors", {})
-    return by_name.get(name)
-
-
-def label_names(metric: Any) -> tuple[str, ...]:
-    """A prometheus_client metric wrapper's label names."""
-    return tuple(metric._labelnames)
-
-
-def overrides_samples(obj: object) -> bool:
-    """The instance replaces a sample method (``Gauge.set_function`` replaces ``_child_samples``)."""
-    attributes = getattr(obj, "__dict__", None)
-    return attributes is None or not _SAMPLE_METHODS.isdisjoint(attributes)
-
-
-def standard_family(collector: object) -> Family | None:
-    """The layout of a Counter/Gauge/Summary/Histogram as prometheus_client made it; None for anything else."""
-    kind = STANDARD_KINDS.get(type(collector))
-    if kind is None:
-        return None
-    c: Any = collector
-    if overrides_samples(c) or c._labelvalues:
-        return None
-    bounds = tuple(c._upper_bounds) if kind == "histogram" else ()
-    return Family(kind, c._name, c._documentation, c._unit, tuple(c._labelnames), bounds)
-
-
-def children(collector: Any) -> list[tuple[tuple[str, ...], Any]]:
-    """(label values, child) of a standard wrapper, copied under its lock as ``_multi_samples`` does."""
-    if not collector._labelnames:
-        return [((), collector)]
-    with collector._lock:
-        return list(collector._metrics.items())
-
-
-def child_samples(child: Any) -> Iterable[tuple[str, dict[str, str], float, Any, Any, Any]]:
-    """(suffix, labels, value, timestamp, exemplar, native histogram) of one child, from prometheus_client itself."""
-    samples: Iterable[tuple[str, dict[str, str], float, Any, Any, Any]] = child._child_samples()
-    return samples
-
-
-def cells(kind: str, child: Any) -> tuple[Any, ...]:
-    """The value objects a child's samples read, in sample order (histogram: buckets then sum)."""
-    if kind in ("counter", "gauge"):
-        return (child._value,)
-    if kind == "summary":
-        return (child._count, child._sum)
-    if kind == "histogram":
-        return (*child._buckets, child._sum)
-    raise ValueError(f"no value cells for {kind}")
-
-
-def plain_cells(values: tuple[Any, ...]) -> bool:
-    """All cells are in-process ``MutexValue``s (their ``_value`` may be read directly); else use ``get()``."""
-    return all(type(v) is _MutexValue for v in values)
 
 
 # --- the assumptions, checked -------------------------------------------------------------------------------------
