@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from jobpulse.spec.datadog_formula import parse_formula
 from jobpulse.spec.datadog_query import (
     DatadogQueryError,
     format_number,
-    parse_formula,
     parse_metric_query,
     parse_monitor_query,
     window_seconds,
