@@ -211,6 +211,8 @@ def _read(path: Path) -> str:
         return read_text(str(path))
     except UnicodeDecodeError:
         raise LintInputError(f"{path}: not UTF-8 text") from None
+    except SourceError as exc:
+        raise LintInputError(str(exc)) from None
     except OSError as exc:
         raise LintInputError(f"{path}: cannot read: {exc.strerror}") from None
 

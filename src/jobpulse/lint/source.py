@@ -12,15 +12,16 @@ import bisect
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import yaml
 
 from jobpulse.lint.problem import Span
+from jobpulse.spec.yaml_limits import MAX_BYTES, MAX_DEPTH, check_text, read_limited
 from jobpulse.spec.yamlpos import COLLECTION, MAX_NODES, Document, NodeSpan, PathKey, YamlSourceError, build
 
 __all__ = [
     "COLLECTION",
+    "MAX_BYTES",
     "MAX_NODES",
     "NodeSpan",
     "PathKey",
@@ -101,11 +102,13 @@ def _token_pattern(token: str) -> re.Pattern[str]:
 
 
 def read_text(path: str) -> str:
-    return Path(path).read_text(encoding="utf-8-sig")
+    """The file's text; a file over :data:`MAX_BYTES` raises :class:`SourceError` without being read whole."""
+    return read_limited(path, encoding="utf-8-sig")
 
 
 def load_trees(text: str, file: str) -> list[Tree]:
     """Every YAML document in ``text`` (a JSON file is one document), with positions."""
+    check_text(text, file)
     loader = _Loader(text)
     trees: list[Tree] = []
     try:
@@ -147,7 +150,25 @@ def _json_fallback(text: str, file: str) -> Tree | None:
         data = json.loads(text)
     except (ValueError, RecursionError):
         return None
+    if _depth(data) > MAX_DEPTH:
+        raise SourceError(file, 1, 1, f"nested more than {MAX_DEPTH} levels deep")
     return Tree(file, text, data)
+
+
+def _depth(data: object) -> int:
+    """How many collections deep ``data`` nests (without recursion)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_DEPTH:
+                break
+            stack.extend((item, depth + 1) for item in value)
+    return deepest
 
 
 def comments(tree_text: str, trees: list[Tree]) -> list[tuple[int, int, str]]:

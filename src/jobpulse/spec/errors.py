@@ -44,3 +44,14 @@ class SpecError(ValueError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class YamlSourceError(ValueError):
+    """The text cannot be read as YAML (or as the data it must be); carries a 1-based position."""
+
+    def __init__(self, file: str, line: int, column: int, message: str) -> None:
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+        super().__init__(f"{file}:{line}:{column}: {message}")

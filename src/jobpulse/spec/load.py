@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from jobpulse.spec import model, wire
 from jobpulse.spec.datadog_resolve import resolve_datadog
-from jobpulse.spec.errors import Location, Problem, SpecError
+from jobpulse.spec.errors import Location, Problem, SpecError, YamlSourceError
 from jobpulse.spec.located import located_problems
 from jobpulse.spec.queries import SCRAPE_SERIES, closest, query_problems
 from jobpulse.spec.rollout import track_label
@@ -18,6 +18,7 @@ from jobpulse.spec.slo_resolve import resolve_slos
 from jobpulse.spec.targets import DEFAULT_TARGET, RuleTarget
 from jobpulse.spec.wire_llm import resolve_llm
 from jobpulse.spec.wire_status import StatusPage, resolve_status_page
+from jobpulse.spec.yaml_limits import read_limited
 from jobpulse.spec.yamlpos import PathKey, Positions, dotted, load_yaml
 
 __all__ = ["SCRAPE_SERIES", "Resolver", "load_spec", "load_spec_text", "query_problems"]
@@ -27,9 +28,15 @@ def load_spec(path: str | Path) -> model.Spec:
     """Read, validate and resolve a spec file; raises :class:`SpecError` naming file:line:column."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path)
     except OSError as exc:
         raise SpecError([Problem(Location(str(path), 1, 1), "", f"cannot read spec: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            [Problem(Location(str(path), 1, 1), "", f"cannot read spec: not UTF-8 ({exc.reason})")]
+        ) from None
+    except YamlSourceError as exc:
+        raise SpecError([Problem(Location(str(path), exc.line, exc.column), "", exc.message)]) from None
     return load_spec_text(text, str(path))
 
 

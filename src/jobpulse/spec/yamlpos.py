@@ -6,7 +6,9 @@ Spec loading (:func:`load_yaml`) turns that into ``file:line:column`` for any la
 (:mod:`jobpulse.lint.source`) also finds tokens inside scalars and comments between them.
 
 Both read documents the same way: merge keys are applied, a recursive alias stops (``None``) instead of
-recursing forever, and a document that expands to more than :data:`MAX_NODES` nodes (an alias bomb) is refused.
+recursing forever, and the bounds of :mod:`jobpulse.spec.yaml_limits` (size, nesting, aliases, nodes — an alias
+bomb) are checked before anything is expanded. A scalar that its tag cannot construct (``!!int abc``) is a
+located error like any other.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ from typing import Any
 
 import yaml
 
-from jobpulse.spec.errors import Location, Problem, SpecError
+from jobpulse.spec.errors import Location, Problem, SpecError, YamlSourceError
+from jobpulse.spec.yaml_limits import MAX_ALIASES, MAX_BYTES, MAX_DEPTH, MAX_NODES, check_expansion, check_text
 
 __all__ = [
     "COLLECTION",
+    "MAX_ALIASES",
+    "MAX_BYTES",
+    "MAX_DEPTH",
     "MAX_NODES",
     "Document",
     "NodeSpan",
@@ -35,22 +41,15 @@ PathKey = tuple[str | int, ...]
 #: :attr:`NodeSpan.style` of a mapping or a sequence.
 COLLECTION = "collection"
 _STR = "tag:yaml.org,2002:str"
-#: YAML that expands to more nodes than this is refused (alias bombs).
-MAX_NODES = 2_000_000
+_CORE = "tag:yaml.org,2002:"
+#: Tags a spec may use: JSON's types, plus timestamps (which YAML resolves implicitly).
+_SPEC_SCALAR_TAGS = frozenset(_CORE + name for name in ("str", "int", "float", "bool", "null", "timestamp", "merge"))
+_SPEC_COLLECTION_TAGS = frozenset((_CORE + "map", _CORE + "seq"))
+#: What constructing a malformed scalar raises inside PyYAML (``!!int abc``, ``!!timestamp 2024-13-45``, ...).
+_CONSTRUCT_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError)
 
 
-class YamlSourceError(ValueError):
-    """The text cannot be read as YAML (or as the data it must be); carries a 1-based position."""
-
-    def __init__(self, file: str, line: int, column: int, message: str) -> None:
-        self.file = file
-        self.line = line
-        self.column = column
-        self.message = message
-        super().__init__(f"{file}:{line}:{column}: {message}")
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeSpan:
     """Where one node of a document is (0-based, as PyYAML marks are)."""
 
@@ -96,7 +95,7 @@ class _Builder:
     def build(self, node: yaml.Node, path: PathKey, key: yaml.Node | None = None) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise YamlSourceError(self.document.file, 1, 1, f"more than {MAX_NODES} YAML nodes (alias expansion?)")
+            raise self._error(node, f"more than {MAX_NODES:,} YAML nodes (alias expansion?)")
         start, end = node.start_mark, node.end_mark
         style = (node.style or None) if isinstance(node, yaml.ScalarNode) else COLLECTION
         key_line = key.start_mark.line if key is not None else None
@@ -107,7 +106,9 @@ class _Builder:
         if isinstance(node, yaml.ScalarNode):
             if node.tag == _STR:
                 return node.value
-            return self.loader.construct_object(node, deep=True)
+            return self._scalar(node)
+        if self.strict_keys and node.tag not in _SPEC_COLLECTION_TAGS:
+            raise self._error(node, f"the tag {_short(node.tag)} is not allowed in a spec")
         if id(node) in self.active:  # a recursive alias: stop here
             return None
         self.active.add(id(node))
@@ -125,9 +126,26 @@ class _Builder:
             self.active.discard(id(node))
         return None  # pragma: no cover - PyYAML has no other node kinds
 
+    def _error(self, node: yaml.Node, message: str) -> YamlSourceError:
+        return YamlSourceError(self.document.file, *_mark_of(node), message)
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        """The scalar as its tag constructs it; a value the tag cannot construct is a located error."""
+        if self.strict_keys and node.tag not in _SPEC_SCALAR_TAGS:
+            raise self._error(node, f"the tag {_short(node.tag)} is not allowed in a spec")
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except _CONSTRUCT_ERRORS:
+            value = node.value if len(node.value) <= 40 else node.value[:40] + "…"
+            raise self._error(node, f"{value!r} is not a valid {_short(node.tag)} value") from None
+
     def _strict_key(self, node: yaml.Node, path: PathKey, siblings: dict[Any, Any]) -> str | int:
         file = self.document.file
-        key = self.loader.construct_object(node, deep=True)
+        if not isinstance(node, yaml.ScalarNode):
+            raise SpecError(
+                [Problem(Location(file, *_mark_of(node)), dotted(path), "mapping keys must be plain scalars")]
+            )
+        key = node.value if node.tag == _STR else self._scalar(node)
         if not isinstance(key, str | int | float | bool) or key is None:
             raise SpecError(
                 [Problem(Location(file, *_mark_of(node)), dotted(path), "mapping keys must be plain scalars")]
@@ -144,7 +162,7 @@ class _Builder:
         if isinstance(node, yaml.ScalarNode):
             if node.tag == _STR:
                 return str(node.value)
-            value = self.loader.construct_object(node, deep=True)
+            value = self._scalar(node)
             if isinstance(value, int) and not isinstance(value, bool):
                 return value
             if isinstance(value, str):
@@ -154,8 +172,16 @@ class _Builder:
 
 
 def build(node: yaml.Node, document: Document, loader: yaml.SafeLoader, *, strict_keys: bool = False) -> Any:
-    """The data of ``node`` (composed by ``loader``), recording each node's span in ``document.nodes``."""
+    """The data of ``node`` (composed by ``loader``), recording each node's span in ``document.nodes``.
+
+    Refuses (:class:`YamlSourceError`) a document that would expand past the bounds, before expanding it.
+    """
+    check_expansion(node, document.file)
     return _Builder(document, loader, strict_keys=strict_keys).build(node, ())
+
+
+def _short(tag: str) -> str:
+    return "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
 
 
 def dotted(path: PathKey) -> str:
@@ -196,6 +222,7 @@ def load_yaml(text: str, file: str) -> tuple[Any, Positions]:
     """Parse one YAML document (a spec), returning the data and the positions of every path in it."""
     loader: yaml.SafeLoader | None = None
     try:
+        check_text(text, file)
         loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         if node is None:
