@@ -14,7 +14,7 @@ located error like any other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -49,9 +49,8 @@ _SPEC_COLLECTION_TAGS = frozenset((_CORE + "map", _CORE + "seq"))
 _CONSTRUCT_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError)
 
 
-@dataclass(frozen=True, slots=True)
-class NodeSpan:
-    """Where one node of a document is (0-based, as PyYAML marks are)."""
+class NodeSpan(NamedTuple):
+    """Where one node of a document is (0-based, as PyYAML marks are). A tuple: one is made per node."""
 
     start_line: int
     start_column: int
