@@ -11,7 +11,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
@@ -112,8 +111,7 @@ scrape:
 """
         )
         pushed = "# TYPE jobs_total counter\njobs_total 3\n"
-        with httpx.Client(trust_env=False) as client:
-            client.put(f"{gateway.url}/metrics/job/batch/instance/run-7", content=pushed).raise_for_status()
+        gateway.http.request("PUT", "/metrics/job/batch/instance/run-7", content=pushed.encode()).raise_for_status()
         config = {"global": {"scrape_interval": "1s"}, **prometheus_scrape_configs(load_spec(spec_path))}
         with PrometheusServer(config=config, workdir=tmp_path / "prometheus") as prometheus:
 

@@ -88,7 +88,15 @@ class _DemoCommand(click.Command):
     help="Run time FACTOR times faster: the app's clock and every duration of the rules (for, windows) alike, "
     "so a 10-minute alert fires in 10/FACTOR minutes.",
 )
-@click.option("--no-prometheus", is_flag=True, help="Do not start Prometheus and Alertmanager.")
+@click.option("--no-prometheus", is_flag=True, help="Do not start Prometheus (or VictoriaMetrics) and Alertmanager.")
+@click.option(
+    "--tsdb",
+    type=click.Choice(["prometheus", "victoria-metrics"]),
+    default="prometheus",
+    show_default=True,
+    help="victoria-metrics: VictoriaMetrics stores the samples vmagent scrapes and vmalert evaluates the rules "
+    "into the same Alertmanager (Debian's victoria-metrics package).",
+)
 @click.option(
     "--out",
     "out_dir",
@@ -103,6 +111,7 @@ def demo_command(
     duration: float | None,
     speed: float,
     no_prometheus: bool,
+    tsdb: str,
     out_dir: Path | None,
 ) -> None:
     """Build EXAMPLE (default: preview_jobs), serve its app, drive it and watch it.
@@ -140,6 +149,7 @@ def demo_command(
         duration=duration,
         speed=speed,
         prometheus=not no_prometheus,
+        tsdb=tsdb,
     )
     try:
         summary = asyncio.run(run_demo(options, console))

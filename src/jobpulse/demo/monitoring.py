@@ -19,8 +19,16 @@ from jobpulse.verify.servers import (
     scrape_config,
 )
 from jobpulse.verify.timescale import SpeedClock, compress_rules
+from jobpulse.verify.victoriametrics import VictoriaMetricsServer, VMAgentServer, VMAlertServer
 
-__all__ = ["Monitoring", "StatusWebhook", "demo_alertmanager_config", "demo_rule_file", "start_monitoring"]
+__all__ = [
+    "Monitoring",
+    "StatusWebhook",
+    "VictoriaMetricsView",
+    "demo_alertmanager_config",
+    "demo_rule_file",
+    "start_monitoring",
+]
 
 
 @dataclass
@@ -30,16 +38,51 @@ class Monitoring:
     prometheus: PrometheusServer | None = None
     alertmanager: AlertmanagerServer | None = None
     notes: list[str] = field(default_factory=list)
+    #: ``--tsdb victoria-metrics``: the store, its scraper and its ruler instead of Prometheus
+    victoria: VictoriaMetricsServer | None = None
+    vmagent: VMAgentServer | None = None
+    vmalert: VMAlertServer | None = None
+
+    @property
+    def servers(self) -> list[Any]:
+        return [self.prometheus, self.vmalert, self.vmagent, self.victoria, self.alertmanager]
 
     @property
     def pids(self) -> list[int]:
-        return [s.pid for s in (self.prometheus, self.alertmanager) if s is not None and s.pid is not None]
+        return [s.pid for s in self.servers if s is not None and s.pid is not None]
+
+    @property
+    def store(self) -> PrometheusServer | VictoriaMetricsView | None:
+        """What the live view queries: Prometheus, or VictoriaMetrics with vmalert's alerts."""
+        if self.prometheus is not None:
+            return self.prometheus
+        if self.victoria is not None and self.vmalert is not None:
+            return VictoriaMetricsView(self.victoria, self.vmalert)
+        return None
 
     def stop(self) -> None:
-        """Stop both (SIGTERM, then SIGKILL after 10 s); safe to call more than once."""
-        for server in (self.prometheus, self.alertmanager):
+        """Stop every server (SIGTERM, then SIGKILL after 10 s); safe to call more than once."""
+        for server in self.servers:
             if server is not None:
                 server.stop()
+
+
+@dataclass(frozen=True)
+class VictoriaMetricsView:
+    """Queries answered by VictoriaMetrics (MetricsQL), alerts by vmalert."""
+
+    victoria: VictoriaMetricsServer
+    vmalert: VMAlertServer
+
+    @property
+    def url(self) -> str:
+        return self.victoria.url
+
+    def query(self, promql: str, time: float | None = None) -> list[dict[str, Any]]:
+        return self.victoria.query(promql, time)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return self.vmalert.alerts()
 
 
 def demo_rule_file(rule_file: Path, workdir: Path, interval: str, clock: SpeedClock | None = None) -> Path:
@@ -103,17 +146,20 @@ def start_monitoring(
     status_webhook: StatusWebhook | None = None,
     clock: SpeedClock | None = None,
     admin_api: bool = False,
+    tsdb: str = "prometheus",
 ) -> Monitoring:
-    """Start Alertmanager and Prometheus if their binaries are installed (blocking, ~1-2 s).
+    """Start Alertmanager and Prometheus (or, with ``tsdb="victoria-metrics"``, VictoriaMetrics, vmagent and
+    vmalert) if their binaries are installed (blocking, ~1-2 s).
 
     A missing binary or a server that does not come up is reported in ``notes``, not raised:
     the demo goes on without it.
     """
     monitoring = Monitoring()
-    prometheus_bin = find_binary("prometheus")
+    store = "victoria-metrics" if tsdb == "victoria-metrics" else "prometheus"
+    prometheus_bin = find_binary(store)
     alertmanager_bin = find_binary("alertmanager")
     if prometheus_bin is None:
-        monitoring.notes.append(f"Prometheus not installed, skipped (with Alertmanager): {install_hint('prometheus')}")
+        monitoring.notes.append(f"{store} not installed, skipped (with Alertmanager): {install_hint(store)}")
         return monitoring
     try:
         alertmanager_url: str | None = None
@@ -136,20 +182,24 @@ def start_monitoring(
             except ServerStartError as exc:
                 monitoring.alertmanager = None
                 monitoring.notes.append(f"Alertmanager did not start, skipped: {exc}")
+        scrape_configs = [
+            scrape_config(
+                job_name if path == "/metrics" else f"{job_name}{path.replace('/', '-')}",
+                target,
+                interval=interval,
+                metrics_path=path,
+            )
+            for path in metrics_paths
+        ]
         config = prometheus_config(
-            scrape_configs=[
-                scrape_config(
-                    job_name if path == "/metrics" else f"{job_name}{path.replace('/', '-')}",
-                    target,
-                    interval=interval,
-                    metrics_path=path,
-                )
-                for path in metrics_paths
-            ],
+            scrape_configs=scrape_configs,
             evaluation_interval=interval,
             alertmanager_url=alertmanager_url,
         )
         rules = demo_rule_file(rule_file, workdir, interval, clock)
+        if store == "victoria-metrics":
+            _start_victoria(monitoring, scrape_configs, rules, workdir, interval, alertmanager_url)
+            return monitoring
         try:
             monitoring.prometheus = PrometheusServer(
                 config=config,
@@ -169,3 +219,49 @@ def start_monitoring(
             monitoring.stop()
         raise
     return monitoring
+
+
+def _start_victoria(
+    monitoring: Monitoring,
+    scrape_configs: list[dict[str, Any]],
+    rules: Path,
+    workdir: Path,
+    interval: str,
+    alertmanager_url: str | None,
+) -> None:
+    """VictoriaMetrics, vmagent scraping the app into it and vmalert evaluating the build's rules."""
+    if alertmanager_url is None:
+        monitoring.notes.append("vmalert needs an Alertmanager to send to: VictoriaMetrics skipped too")
+        return
+    missing = [name for name in ("vmagent", "vmalert") if find_binary(name) is None]
+    if missing:
+        hint = install_hint("vmalert")
+        monitoring.notes.append(f"{', '.join(missing)} not installed, VictoriaMetrics skipped: {hint}")
+        return
+    try:
+        # the newest samples are visible after one scrape, not after VictoriaMetrics' default 30 s
+        monitoring.victoria = VictoriaMetricsServer(workdir=workdir / "victoria-metrics", latency_offset=interval)
+        monitoring.victoria.start()
+        monitoring.vmagent = VMAgentServer(
+            config={"global": {"scrape_interval": interval}, "scrape_configs": scrape_configs},
+            remote_write_url=monitoring.victoria.write_url,
+            workdir=workdir / "vmagent",
+        ).start()
+        monitoring.vmalert = VMAlertServer(
+            rule_files=[rules],
+            datasource_url=monitoring.victoria.url,
+            notifier_url=alertmanager_url,
+            evaluation_interval=interval,
+            workdir=workdir / "vmalert",
+        ).start()
+        monitoring.notes.append(
+            f"VictoriaMetrics runs with -search.latencyOffset={interval} (its default, 30s, holds every alert "
+            "back by about 30 s: docs/scaling.md)"
+        )
+    except ServerStartError as exc:
+        monitoring.notes.append(f"VictoriaMetrics did not start, skipped: {exc}")
+        for server in (monitoring.vmalert, monitoring.vmagent, monitoring.victoria, monitoring.alertmanager):
+            if server is not None:
+                server.stop()
+        monitoring.victoria = monitoring.vmagent = monitoring.vmalert = None
+        monitoring.alertmanager = None

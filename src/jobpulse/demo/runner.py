@@ -58,6 +58,7 @@ class DemoOptions:
     fault: Scenario | None = None
     duration: float | None = None  # None: until Ctrl-C / SIGTERM
     prometheus: bool = True
+    tsdb: str = "prometheus"  # or "victoria-metrics": VictoriaMetrics + vmagent + vmalert instead of Prometheus
     rate_per_second: float = 5.0
     interval: str | None = None  # scrape and rule evaluation interval (default: 5s, shorter when sped up)
     speed: float = 1.0  # virtual seconds per real second (app clock and rule durations)
@@ -205,10 +206,10 @@ class _Watcher:
 
     async def snapshot(self) -> Snapshot:
         local = await asyncio.to_thread(self._local) if self.window is not None else Snapshot()
-        prometheus = self.monitoring.prometheus
-        if prometheus is None or self.metrics is None:
+        store = self.monitoring.store
+        if store is None or self.metrics is None:
             return local
-        remote = await asyncio.to_thread(prometheus_snapshot, prometheus, self.metrics)
+        remote = await asyncio.to_thread(prometheus_snapshot, store, self.metrics)
         merged = merge(remote, local)
         if merged.error is None and local.error is not None:
             merged.error = local.error
@@ -333,6 +334,7 @@ async def _serve_and_watch(
                 alertmanager_config=options.out_dir.resolve() / "alertmanager" / "alertmanager.yml",
                 status_webhook=webhook,
                 clock=clock,
+                tsdb=options.tsdb,
             )
         if monitoring.alertmanager is not None:
             summary.urls["alertmanager"] = monitoring.alertmanager.url
@@ -343,6 +345,13 @@ async def _serve_and_watch(
             if isinstance(status_app, StatusApp) and status_app.ready:
                 status_app.service.read_slos_from(monitoring.prometheus.url)  # SLO attainment on the page
             _say(console, f"Prometheus:   {monitoring.prometheus.url}  (alerts at /alerts, rules at /rules)")
+        if monitoring.victoria is not None and monitoring.vmalert is not None:
+            summary.urls["victoria-metrics"] = monitoring.victoria.url
+            summary.urls["vmalert"] = monitoring.vmalert.url
+            status_app = getattr(getattr(app, "state", None), "status", None)
+            if isinstance(status_app, StatusApp) and status_app.ready:
+                status_app.service.read_slos_from(monitoring.victoria.url)  # the same query API
+            _say(console, f"VictoriaMetrics: {monitoring.victoria.url}  (vmalert: {monitoring.vmalert.url})")
         for note in monitoring.notes:
             _say(console, note, style="yellow")
         summary.notes.extend(monitoring.notes)
@@ -362,7 +371,8 @@ async def _serve_and_watch(
             example=options.example.name,
             scenario=options.scenario,
             app_url=server.url,
-            prometheus_url=summary.urls.get("prometheus"),
+            prometheus_url=summary.urls.get("prometheus") or summary.urls.get("victoria-metrics"),
+            store_name="VictoriaMetrics" if "victoria-metrics" in summary.urls else "Prometheus",
             alertmanager_url=summary.urls.get("alertmanager"),
             duration=options.duration,
             metrics=metrics.sources() if metrics is not None else {},

@@ -20,12 +20,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
 from jobpulse.spec.model import Spec
-from jobpulse.verify.servers import PrometheusServer
 
 __all__ = [
     "AlertState",
@@ -41,6 +40,14 @@ __all__ = [
 ]
 
 FIELDS = ("jobs_per_min", "failure_pct", "p95_ms", "queue_depth")
+
+
+class Store(Protocol):
+    """Where the demo reads numbers and alerts: Prometheus, or VictoriaMetrics with vmalert's alerts."""
+
+    def query(self, promql: str, time: float | None = None) -> list[dict[str, Any]]: ...
+
+    def alerts(self) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -310,7 +317,7 @@ def _value(series: dict[str, Any]) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def prometheus_snapshot(prometheus: PrometheusServer, metrics: JobMetrics) -> Snapshot:
+def prometheus_snapshot(prometheus: Store, metrics: JobMetrics) -> Snapshot:
     """Query Prometheus (blocking: run it in a thread). Errors end up in ``Snapshot.error``."""
     snap = Snapshot()
     try:

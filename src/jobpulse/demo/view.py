@@ -24,6 +24,7 @@ class ViewInfo:
     duration: float | None = None
     #: the metric each number is computed from (field -> metric name)
     metrics: dict[str, str] = field(default_factory=dict)
+    store_name: str = "Prometheus"  # or VictoriaMetrics (jobpulse demo --tsdb victoria-metrics)
 
 
 def _num(value: float | None, fmt: str = "{:.1f}") -> str:
@@ -68,7 +69,7 @@ def render(snapshot: Snapshot, info: ViewInfo, elapsed: float) -> RenderableType
     table.add_row("Alerts pending", Text(pending, style="yellow" if pending not in ("none", "n/a") else ""), "")
     lines = [f"app          {info.app_url}  (metrics: {info.app_url}/metrics)"]
     if info.prometheus_url:
-        lines.append(f"Prometheus   {info.prometheus_url}")
+        lines.append(f"{info.store_name:<12} {info.prometheus_url}")
     if info.alertmanager_url:
         lines.append(f"Alertmanager {info.alertmanager_url}")
     footer = Text("\n".join(lines) + "\nCtrl-C to stop", style="dim")
