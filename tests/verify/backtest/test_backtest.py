@@ -145,9 +145,10 @@ backtest:
   scenarios:
     - name: burn
       description: A constant burn of {BURN:g}x the budget, after an hour of clean traffic.
-      duration: 3h
+      # 6h: ticket_1d also waits for twice its 2h short window of data, then its 1h `for`
+      duration: 6h
       faults:
-        - {{start: 1h, duration: 2h, failure_ratio: {BURN * 0.001!r}}}
+        - {{start: 1h, duration: 5h, failure_ratio: {BURN * 0.001!r}}}
       expect:
         fire: ['OrdersErrorBudgetBurn{{tier="page_1h"}}']
     - name: gentle
