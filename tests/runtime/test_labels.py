@@ -116,3 +116,64 @@ def test_unlabelled_metric(tmp_path: Path) -> None:
     telemetry, registry = _telemetry(tmp_path)
     telemetry.metric("jobs_in_flight").set(3)
     assert registry.get_sample_value("jobs_in_flight") == 3
+
+
+# -- hostile values: NaN, unhashable, values whose str() fails (issue 18) ----------------------------------------
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+class BadHash:
+    def __hash__(self) -> int:
+        raise ValueError("no hash")
+
+
+def test_nan_values_do_not_grow_the_caches(tmp_path: Path) -> None:
+    """NaN is never equal to itself, so a cache keyed by the raw value missed and grew on every call."""
+    telemetry, registry = _telemetry(tmp_path)
+    jobs = telemetry.metric("jobs_total")
+    tracker = telemetry.job("work")
+    for _ in range(10_000):
+        jobs.inc(queue="default", tenant=float("nan"))
+        tracker.enqueue(None, "default", float("nan")).succeed()
+    assert len(jobs._children) <= 3 and len(jobs._other_children) <= 3
+    assert len(tracker._bindings) <= 1 and len(tracker._shared_bindings) <= 1
+    assert registry.get_sample_value("jobs_total", {"queue": "default", "tenant": "nan"}) == 20_000
+
+
+def test_values_equal_in_python_keep_their_own_text(tmp_path: Path) -> None:
+    """1 == 1.0 == True in Python; as label values they are "1", "1.0" and "True"."""
+    telemetry, registry = _telemetry(tmp_path)
+    jobs = telemetry.metric("jobs_total")
+    for value in (1, 1.0, True):
+        jobs.inc(queue="default", tenant=value)
+    for text in ("1", "1.0", "True"):
+        assert registry.get_sample_value("jobs_total", {"queue": "default", "tenant": text}) == 1
+
+
+@pytest.mark.parametrize("value", [[1, 2], {"a": 1}, {1}, bytearray(b"x"), ([1],), Unprintable(), BadHash()])
+def test_unusable_values_count_as_overflow_and_never_raise(tmp_path: Path, value: object) -> None:
+    telemetry, registry = _telemetry(tmp_path)
+    jobs = telemetry.metric("jobs_total")
+    jobs.inc(queue="default", tenant=value)
+    jobs.labels(queue=value, tenant="a").inc()
+    jobs.child(("default", value)).inc()
+    telemetry.metric("queue_depth").set(3, queue=value)
+    tracker = telemetry.job("work")
+    tracker.enqueue(None, "default", value).succeed()
+    tracker.enqueue(None, queue=value, tenant="a").succeed()
+    tracker.enqueue_shared(None, "default", value)
+    tracker.adopt(None, value, "a").succeed()
+    assert registry.get_sample_value("jobs_total", {"queue": "default", "tenant": "__other__"}) == 4
+    assert registry.get_sample_value("queue_depth", {"queue": "__other__"}) == 3
+    assert registry.get_sample_value("jobpulse_label_overflow_total", {"metric": "jobs_total", "label": "tenant"}) >= 4
+
+
+@pytest.mark.parametrize("value", [[1, 2], {"a": 1}, Unprintable()])
+def test_unusable_values_raise_in_strict_mode(tmp_path: Path, value: object) -> None:
+    telemetry, _ = _telemetry(tmp_path, strict=True)
+    with pytest.raises(LabelError, match="label 'tenant'"):
+        telemetry.metric("jobs_total").inc(queue="default", tenant=value)
+    with pytest.raises(LabelError, match="label 'tenant'"):
+        telemetry.job("work").enqueue(None, "default", value)

@@ -377,3 +377,122 @@ def test_finishing_an_old_job_keeps_a_newer_job_with_the_same_id(tmp_path: Path)
     new.start()
     new.succeed()
     assert tracker.get("same") is None
+
+
+# -- the live-job table is bounded (issue 18) ----------------------------------------------------------------
+def _bounded(tmp_path: Path, **options: object):  # type: ignore[no-untyped-def]
+    spec = tmp_path / "jobpulse.yaml"
+    spec.write_text(MINIMAL_SPEC)
+    registry = CollectorRegistry()
+    telemetry = Telemetry.from_file(spec, registry=registry, strict=True)
+    clock = FakeClock()
+    return telemetry.job("work", clock=clock, **options), registry, clock
+
+
+def test_unfinished_jobs_are_evicted_oldest_first_and_counted(tmp_path: Path) -> None:
+    tracker, r, _ = _bounded(tmp_path, max_live=1_000)
+    jobs = [tracker.enqueue(f"j{i}", queue="default", tenant="t") for i in range(5_000)]
+    for job in jobs[-10:]:
+        job.start()
+    assert tracker.live == 1_000
+    assert tracker.get("j0") is None and tracker.get("j3999") is None
+    assert tracker.get("j4000") is jobs[4000] and tracker.get("j4999") is jobs[4999]
+    assert v(r, "jobpulse_tracker_evicted_jobs_total", job="work") == 4_000
+    # an evicted job no longer counts as waiting: the gauges follow the table
+    assert v(r, "queue_depth", queue="default") == 990
+    assert v(r, "jobs_in_flight") == 10
+
+
+def test_an_evicted_job_that_finishes_later_is_counted_once(tmp_path: Path) -> None:
+    tracker, r, _ = _bounded(tmp_path, max_live=2)
+    first = tracker.enqueue("a", queue="high", tenant="t")
+    first.start()
+    tracker.enqueue("b", queue="high", tenant="t")
+    tracker.enqueue("c", queue="high", tenant="t")  # evicts "a" while it runs
+    assert tracker.get("a") is None
+    assert v(r, "jobs_in_flight") == 0
+    assert first.succeed()  # the worker still holds the job: its outcome is recorded, the gauge not touched twice
+    assert v(r, "jobs_done_total", queue="high", outcome="ok") == 1
+    assert v(r, "job_seconds_count", outcome="ok") == 1
+    assert v(r, "jobs_in_flight") == 0
+    assert v(r, "queue_depth", queue="high") == 2
+    first.requeue()  # back in the table, counted again
+    assert tracker.get("a") is first
+    assert v(r, "queue_depth", queue="high") == 2  # "b" was evicted to make room
+
+
+def test_jobs_idle_longer_than_max_age_are_evicted(tmp_path: Path) -> None:
+    tracker, r, clock = _bounded(tmp_path, max_age=600)
+    tracker.enqueue("old", queue="default", tenant="t")
+    running = tracker.enqueue("running", queue="default", tenant="t")
+    clock.now += 500
+    running.start()
+    clock.now += 200
+    tracker.enqueue("new", queue="default", tenant="t")
+    assert tracker.get("old") is None  # queued 700 s ago
+    assert tracker.get("running") is running  # started 200 s ago
+    assert tracker.get("new") is not None
+    assert v(r, "jobpulse_tracker_evicted_jobs_total", job="work") == 1
+    assert v(r, "queue_depth", queue="default") == 1
+
+
+def test_the_default_bound_holds_memory(tmp_path: Path) -> None:
+    """200,000 jobs that never finish took +222 MB before; past a bound of 5,000 the table stays put."""
+    import tracemalloc
+
+    tracker, r, _ = _bounded(tmp_path, max_live=5_000)
+    for _ in range(5_000):
+        tracker.enqueue(None, "default", "t")
+    tracemalloc.start()
+    try:
+        for _ in range(100_000):
+            tracker.enqueue(None, "default", "t")
+        current, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert tracker.live == 5_000
+    assert current < 10e6  # unbounded, the 100,000 more jobs held ~110 MB (the table's dict slack: ~2 MB)
+    assert v(r, "jobpulse_tracker_evicted_jobs_total", job="work") == 100_000
+
+
+def test_eviction_while_other_threads_finish_jobs_never_raises(tmp_path: Path) -> None:
+    """Threads enqueue and finish jobs while each enqueue evicts the oldest: a job finished (and removed) by one
+    thread between another's two reads of the table must not raise KeyError into either."""
+    import sys
+    import threading
+
+    tracker, r, _ = _bounded(tmp_path, max_live=20)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(10_000):
+                job = tracker.enqueue(f"{n}-{i}", queue="default", tenant="t")
+                if i % 3:
+                    job.start()
+                    job.succeed()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    tracker.enqueue("last", queue="default", tenant="t")
+    assert tracker.live <= 20
+    assert v(r, "jobs_done_total", queue="default", outcome="ok") == 4 * 6_666
+    assert v(r, "jobpulse_tracker_evicted_jobs_total", job="work") >= 4 * 3_334 - 21
+
+
+def test_a_bound_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="max_live"):
+        _bounded(tmp_path, max_live=0)
+    with pytest.raises(ValueError, match="max_age"):
+        _bounded(tmp_path, max_age=0)

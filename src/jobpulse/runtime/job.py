@@ -48,6 +48,8 @@ class Binding:
     """Pre-resolved prometheus_client children for one combination of job attributes."""
 
     __slots__ = (
+        "_detached",
+        "attached",
         "attributes",
         "depth",
         "done_failure",
@@ -75,6 +77,21 @@ class Binding:
         self.duration_success: Any = None
         self.duration_failure: Any = None
         self.start_more = False  # whether start() has more to update than the queue depth
+        self.attached: Binding | None = None  # set on a detached copy: the binding it was detached from
+        self._detached: Binding | None = None
+
+    def detached(self) -> Binding:
+        """This binding without the queue-depth and in-flight gauges (for a job the tracker evicted), made once."""
+        copy = self._detached
+        if copy is None:
+            copy = Binding(self.attributes)
+            for slot in Binding.__slots__:
+                setattr(copy, slot, getattr(self, slot))
+            copy.depth = copy.in_flight = None
+            copy.start_more = not (copy.started is copy.queue_wait is None)
+            copy.attached, copy._detached = self, None
+            self._detached = copy
+        return copy
 
 
 class Job:
@@ -186,7 +203,7 @@ class Job:
             duration((now - since) * tracker.duration_scale)
         live = tracker._live
         if live.get(self.id) is self:  # a newer job may have been enqueued under the same id
-            del live[self.id]
+            live.pop(self.id, None)  # not `del`: another thread may have evicted it meanwhile
         return True
 
     def fail(self, error: BaseException | None = None, attempt: int | None = None) -> bool:
@@ -225,7 +242,7 @@ class Job:
             duration((now - since) * tracker.duration_scale)
         live = tracker._live
         if live.get(self.id) is self:  # a newer job may have been enqueued under the same id
-            del live[self.id]
+            live.pop(self.id, None)  # not `del`: another thread may have evicted it meanwhile
         return True
 
     def retry(self) -> bool:
@@ -254,6 +271,8 @@ class Job:
                 b.enqueued(1)
             self.enqueued_at = self._tracker.clock()
             self.attempts += 1
+            if b.attached is not None:  # evicted while it waited: back in the table and the depth
+                self._tracker._remember(self)
             return
         self._enter_queue(count=True)
         self._tracker._remember(self)

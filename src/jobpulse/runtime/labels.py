@@ -17,8 +17,11 @@ __all__ = [
     "OTHER",
     "LabelBudget",
     "LabelError",
+    "evicted_jobs_counter",
     "key_getter",
     "label_errors_counter",
+    "label_text",
+    "label_texts",
     "overflow_counter",
 ]
 
@@ -60,6 +63,30 @@ class LabelBudget:
         return len(self.seen)
 
 
+def label_text(value: object) -> str | None:
+    """The text a label value is recorded as, or ``None`` for a value that cannot be one.
+
+    Caches are keyed by this text, never by the value itself: ``float("nan")`` is never equal to itself (a
+    cache keyed by it grows on every call), and ``1``, ``1.0`` and ``True`` are equal in Python but are the
+    label values ``"1"``, ``"1.0"`` and ``"True"``. An unhashable value (a list, a dict) or one whose ``str()``
+    raises is ``None``: it counts as overflow rather than raising into the caller.
+    """
+    if type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)  # a str subclass: its text, whatever its __str__ or __eq__ say
+    try:
+        hash(value)
+        return str(value)
+    except Exception:
+        return None
+
+
+def label_texts(values: tuple[object, ...]) -> tuple[str | None, ...]:
+    """:func:`label_text` of each value."""
+    return tuple(map(label_text, values))
+
+
 def overflow_counter(registry: CollectorRegistry | None) -> Counter:
     """``jobpulse_label_overflow_total{metric,label}``: values replaced by ``__other__``."""
     return Counter(
@@ -76,6 +103,16 @@ def label_errors_counter(registry: CollectorRegistry | None) -> Counter:
         "jobpulse_label_errors",
         "Calls that passed wrong label names to a metric (fixed up; strict mode raises instead).",
         ["metric"],
+        registry=registry,
+    )
+
+
+def evicted_jobs_counter(registry: CollectorRegistry | None) -> Counter:
+    """``jobpulse_tracker_evicted_jobs_total{job}``: unfinished jobs dropped from a tracker's bounded table."""
+    return Counter(
+        "jobpulse_tracker_evicted_jobs",
+        "Unfinished jobs evicted from the job tracker's table (older than max_age, or past max_live).",
+        ["job"],
         registry=registry,
     )
 

@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-from jobpulse.runtime.labels import OTHER, LabelBudget, LabelError, key_getter, label_errors_counter, overflow_counter
+from jobpulse.runtime.labels import (
+    OTHER,
+    LabelBudget,
+    LabelError,
+    evicted_jobs_counter,
+    key_getter,
+    label_errors_counter,
+    label_texts,
+    overflow_counter,
+)
 from jobpulse.runtime.multiprocess import gauge_modes
 from jobpulse.runtime.track import Track, resolve_track
 from jobpulse.runtime.tracker import JobTracker
@@ -51,10 +60,12 @@ class Instrument:
         self._telemetry = telemetry
         self._n = len(self.names)
         self._key = key_getter(self.names)
-        # clean label values (as given) → child; a metric without labels is its own child
+        # clean label values, by their text (label_text) → child; a metric without labels is its own child
         self._children: dict[tuple[object, ...], Any] = (
             {} if self.names else {(): telemetry.wrap(metric, collector, ())}
         )
+        # label values of str and int only (200, not "200") → child: one entry per text, so bounded alike
+        self._int_children: dict[tuple[object, ...], Any] = {}
         # bounded values containing __other__ → child (finite: at most the budgets' product)
         self._other_children: dict[tuple[str, ...], Any] = {}
         self._budgets = {
@@ -78,38 +89,76 @@ class Instrument:
                 key = self._slow_key(values)
         else:
             key = self._slow_key(values)
-        child = self._children.get(key)
+        try:
+            child = self._children.get(key)
+        except Exception:  # an unhashable value (or its __hash__/__eq__ raises): resolve() counts it as overflow
+            child = None
         if child is None:
             child, _ = self.resolve(key)
         return child
 
     def child(self, values: tuple[object, ...]) -> Any:
         """The child for label values given in the metric's label order (the fast path)."""
-        child = self._children.get(values)
+        try:
+            child = self._children.get(values)
+        except Exception:
+            child = None
         if child is None:
             child, _ = self.resolve(values)
         return child
 
     def resolve(self, values: tuple[object, ...]) -> tuple[Any, bool]:
-        """Bound the values, return (child, clean); a clean child is cached for next time."""
+        """Bound the values, return (child, clean); a clean child is cached for next time.
+
+        The cache is keyed by the values' text (:func:`~jobpulse.runtime.labels.label_text`), so values that are
+        not strings (``float("nan")``, ``200``) find their child there without growing it; a value that cannot
+        be a label value (unhashable, or its ``str()`` raises) counts as overflow.
+        """
         if not self.names:
             return self._children[()], True
         if len(values) != len(self.names):
             raise LabelError(f"{self.metric.name} takes {len(self.names)} label values, got {len(values)}")
+        # Children are cached by the values' text. Strings are their own text; a tuple of strings and ints
+        # (``status=200``) has a cache of its own, since an int never equals a str (while True == 1 == 1.0, and
+        # NaN equals nothing: those are only looked up by their text).
+        texts: tuple[str | None, ...] = values  # type: ignore[assignment]
+        mixed = exotic = False
+        for value in values:
+            kind = type(value)
+            if kind is not str:
+                mixed = True
+                if kind is not int:
+                    exotic = True
+                    break
+        if mixed:
+            if not exotic:
+                child = self._int_children.get(values)
+                if child is not None:
+                    return child, True
+            texts = label_texts(values)
+            child = self._children.get(texts)
+            if child is not None:
+                if not exotic:
+                    self._int_children[values] = child
+                return child, True
         bounded: list[str] = []
         clean = True
         with self._lock:
-            for label, raw in zip(self.metric.labels, values, strict=True):
-                value = raw if isinstance(raw, str) else str(raw)
-                ok = value in label.values if label.values is not None else self._budgets[label.name].admit(value)
-                if not ok:
+            for label, raw, value in zip(self.metric.labels, values, texts, strict=True):
+                if value is not None and (
+                    value in label.values if label.values is not None else self._budgets[label.name].admit(value)
+                ):
+                    bounded.append(value)
+                else:
                     clean = False
-                    self._telemetry.overflow(self.metric.name, label.name, value)
-                    value = OTHER
-                bounded.append(value)
+                    self._telemetry.overflow(self.metric.name, label.name, value, raw)
+                    bounded.append(OTHER)
         if clean:
-            child = self._telemetry.wrap(self.metric, self.collector.labels(*bounded), tuple(bounded))
-            self._children[tuple(values)] = child
+            key = tuple(bounded)
+            child = self._telemetry.wrap(self.metric, self.collector.labels(*bounded), key)
+            self._children[key] = child
+            if mixed and not exotic:
+                self._int_children[values] = child
             return child, True
         key = tuple(bounded)
         child = self._other_children.get(key)
@@ -130,7 +179,7 @@ class Instrument:
                     pass
         return self._fix_names(values)
 
-    def _fix_names(self, values: dict[str, object]) -> tuple[str, ...]:
+    def _fix_names(self, values: dict[str, object]) -> tuple[object, ...]:
         given = set(values)
         missing = sorted(self._names_set - given)
         extra = sorted(given - self._names_set)
@@ -143,7 +192,7 @@ class Instrument:
         if self._telemetry.strict:
             raise LabelError(message)
         self._telemetry.label_errors.labels(self.metric.name).inc()
-        return tuple(str(values.get(name, "")) for name in self.names)
+        return tuple(values.get(name, "") for name in self.names)
 
     # conveniences for call sites that do not keep children
     def inc(self, amount: float = 1.0, **labels: object) -> None:
@@ -185,6 +234,7 @@ class Telemetry:
         self.strict = strict
         self.overflows = overflow_counter(registry)
         self.label_errors = label_errors_counter(registry)
+        self.evicted_jobs = evicted_jobs_counter(registry)
         self._overflow_children: dict[tuple[str, str], Any] = {}
         self.instruments: dict[str, Instrument] = {}
         # multi-process mode of each gauge (ignored in a single process): see jobpulse.runtime.multiprocess
@@ -248,8 +298,10 @@ class Telemetry:
 
         return MetricsApp(self.registry or REGISTRY, token=token)
 
-    def overflow(self, metric: str, label: str, value: str) -> None:
+    def overflow(self, metric: str, label: str, value: str | None, raw: object = None) -> None:
         if self.strict:
+            if value is None:
+                raise LabelError(f"{metric}: a {type(raw).__name__} cannot be a value of label {label!r}")
             raise LabelError(f"{metric}: value {value[:64]!r} is outside the bound of label {label!r}")
         child = self._overflow_children.get((metric, label))
         if child is None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +29,7 @@ from jobpulse.runtime.job import (
     current_origin,
     new_job_id,
 )
-from jobpulse.runtime.labels import LabelError, key_getter
+from jobpulse.runtime.labels import OTHER, LabelError, key_getter, label_texts
 from jobpulse.runtime.track import warn_unset
 from jobpulse.spec.model import Job as JobModel
 
@@ -40,12 +42,30 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _new_job = object.__new__
+#: Unfinished jobs a tracker keeps for :meth:`JobTracker.get` by default (about 1 kB each).
+MAX_LIVE = 50_000
+#: Attribute combinations whose bindings are cached (an attribute that no metric bounds could otherwise grow it).
+MAX_BINDINGS = 10_000
 
 
 class JobTracker:
     """Tracks jobs of one lifecycle declared in the spec, updating the metrics it names."""
 
-    def __init__(self, telemetry: Telemetry, model: JobModel, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        model: JobModel,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_live: int | None = MAX_LIVE,
+        max_age: float | None = None,
+    ) -> None:
+        """``max_live`` and ``max_age`` (seconds since a job was enqueued or started) bound the table of unfinished
+        jobs that :meth:`get` reads: past them the oldest are evicted (see :meth:`_evict`); ``None`` for no bound."""
+        if max_live is not None and max_live < 1:
+            raise ValueError(f"max_live must be at least 1, not {max_live}")
+        if max_age is not None and not max_age > 0:
+            raise ValueError(f"max_age must be a positive number of seconds, not {max_age}")
         self.telemetry = telemetry
         self.model = model
         self.clock = clock
@@ -58,6 +78,11 @@ class JobTracker:
         self._bindings: dict[tuple[object, ...], Binding] = {}
         self._shared_bindings: dict[tuple[tuple[object, ...], bool], Binding] = {}
         self._live: dict[str, Job] = {}
+        self._max_live = max_live if max_live is not None else sys.maxsize
+        self._max_age = max_age
+        self._sweep_every = max(max_age / 10, 1.0) if max_age is not None else math.inf
+        self._sweep_at = clock() + self._sweep_every
+        self._evicted = telemetry.evicted_jobs.labels(model.name)
         self._lock = threading.Lock()
         roles = model.roles()
         self._instruments: dict[str, Instrument] = {role: telemetry.metric(m.name) for role, m in roles.items()}
@@ -88,7 +113,10 @@ class JobTracker:
             key = self._check_attributes(attributes, values)
         else:
             key = values
-        binding = self._bindings.get(key)
+        try:
+            binding = self._bindings.get(key)
+        except Exception:  # an unhashable value (or one whose __hash__/__eq__ raises): _bind counts it as overflow
+            binding = None
         if binding is None:
             binding = self._bind(key)
         if not job_id:
@@ -110,7 +138,10 @@ class JobTracker:
             enqueued(1)
         if (depth := binding.depth) is not None:
             depth(1)
-        self._live[job_id] = job
+        live = self._live
+        live[job_id] = job
+        if len(live) > self._max_live or job.enqueued_at >= self._sweep_at:
+            self._bound()
         return job
 
     # -- queues shared between processes (Celery, RQ) ----------------------------------------------
@@ -169,24 +200,26 @@ class JobTracker:
         return job
 
     def _shared_binding(self, key: tuple[object, ...], wait: bool) -> Binding:
-        cached = self._shared_bindings.get((key, wait))
+        texts = label_texts(key)
+        cached = self._shared_bindings.get((texts, wait))
         if cached is not None:
             return cached
-        local = self._bindings.get(key)
+        local = self._bindings.get(texts)
         clean = local is not None
         if local is None:
             local = self._bind(key)
-            clean = key in self._bindings
+            clean = texts in self._bindings
         shared = Binding(local.attributes)
         for slot in Binding.__slots__:
             setattr(shared, slot, getattr(local, slot))
         shared.depth = None
+        shared.attached = shared._detached = None
         if not wait:
             shared.queue_wait = None
         shared.start_more = not (shared.in_flight is shared.started is shared.queue_wait is None)
-        if clean:
+        if clean and len(self._shared_bindings) < MAX_BINDINGS:
             with self._lock:
-                self._shared_bindings[key, wait] = shared
+                self._shared_bindings[texts, wait] = shared
         return shared
 
     def get(self, job_id: str) -> Job | None:
@@ -256,11 +289,53 @@ class JobTracker:
 
     # -- internals ------------------------------------------------------------------------------------
     def _forget(self, job: Job) -> None:
-        if self._live.get(job.id) is job:
-            del self._live[job.id]
+        _drop(self._live, job)
 
     def _remember(self, job: Job) -> None:
+        if job._b.attached is not None:  # evicted, now requeued: its gauges count it again
+            job._b = binding = job._b.attached
+            if job.state is QUEUED and binding.depth is not None:
+                binding.depth(1)
+            elif job.state is RUNNING and binding.in_flight is not None:
+                binding.in_flight(1)
         self._live[job.id] = job
+        if len(self._live) > self._max_live:
+            self._bound()
+
+    def _bound(self) -> None:
+        """Evict the oldest unfinished jobs past ``max_live``, and those idle longer than ``max_age``."""
+        live = self._live
+        # Other threads add and finish jobs meanwhile (without this lock): take a snapshot to sweep (list() of a
+        # dict view does not let another thread in), and tolerate a job gone between two reads.
+        with self._lock:
+            now = self.clock()
+            if now >= self._sweep_at and self._max_age is not None:
+                self._sweep_at = now + self._sweep_every
+                oldest = now - self._max_age
+                for job in list(live.values()):
+                    if max(job.enqueued_at, job.started_at or 0.0) < oldest:
+                        self._evict(job)
+            while len(live) > self._max_live:
+                try:
+                    job = live[next(iter(live))]
+                except (KeyError, StopIteration, RuntimeError):  # finished by another thread meanwhile
+                    continue
+                self._evict(job)
+
+    def _evict(self, job: Job) -> None:
+        """Drop ``job`` from the table: it no longer counts in the queue-depth and in-flight gauges, and
+        ``jobpulse_tracker_evicted_jobs_total{job}`` counts it. Whoever still holds the job can finish it: its
+        outcome and duration are recorded, the gauges are not touched twice (it keeps a detached binding)."""
+        _drop(self._live, job)
+        binding = job._b
+        if binding.attached is not None or job.finished:  # evicted before, or finished by another thread meanwhile
+            return
+        if job.state is QUEUED and binding.depth is not None:
+            binding.depth(-1)
+        elif job.state is RUNNING and binding.in_flight is not None:
+            binding.in_flight(-1)
+        job._b = binding.detached()
+        self._evicted.inc()
 
     def _check_attributes(self, attributes: dict[str, object], values: tuple[object, ...] = ()) -> tuple[object, ...]:
         """The slow path: wrong attribute names (or positional values) raise in strict mode, else are
@@ -284,8 +359,13 @@ class JobTracker:
         return tuple(merged.get(name, "") for name in self._attrs)
 
     def _bind(self, key: tuple[object, ...]) -> Binding:
+        """The binding for these attribute values, cached by their text (see ``Instrument.resolve``)."""
+        texts = label_texts(key)
+        cached = self._bindings.get(texts)
+        if cached is not None:
+            return cached
         attrs = dict(zip(self._attrs, key, strict=True))
-        binding = Binding({name: str(value) for name, value in attrs.items()})
+        binding = Binding({name: OTHER if t is None else t for name, t in zip(self._attrs, texts, strict=True)})
         clean = True
         outcome = self.model.outcome_label
 
@@ -310,10 +390,17 @@ class JobTracker:
         binding.duration_success = observer(child("duration", {outcome: self.model.success}))
         binding.duration_failure = observer(child("duration", {outcome: self.model.failure}))
         binding.start_more = not (binding.in_flight is binding.started is binding.queue_wait is None)
-        if clean:
+        if clean and None not in texts and len(self._bindings) < MAX_BINDINGS:
             with self._lock:
-                self._bindings[key] = binding
+                self._bindings[texts] = binding
         return binding
+
+
+def _drop(live: dict[str, Job], job: Job) -> None:
+    """Remove ``job`` from ``live`` if it is there under its id (a newer job may hold the id; another thread
+    may have removed it meanwhile)."""
+    if live.get(job.id) is job:
+        live.pop(job.id, None)
 
 
 class _Run(ContextDecorator):
