@@ -471,7 +471,7 @@ def test_eviction_while_other_threads_finish_jobs_never_raises(tmp_path: Path) -
                 if i % 3:
                     job.start()
                     job.succeed()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     interval = sys.getswitchinterval()
