@@ -164,6 +164,9 @@ def test_worker_processes_record_every_task_and_the_collector_sees_the_backlog(
     assert total(samples, "luneo_renders_total", render_type="product_2d", quality="standard") == 3
     assert total(samples, "luneo_renders_total", render_type="product_3d", quality="hd") == 2
     assert total(samples, "luneo_renders_total") == 6
+    # issue 17: the workers never set the web process's Redis gauge, so they do not export it (a 0 there made the
+    # "Redis availability" panel, min(jobpulse_redis_up), say Redis was down)
+    assert not [key for key in samples[0] if key[0] == "jobpulse_redis_up"]
     assert total(samples, "luneo_ar_conversions_total", conversion_type="glb_to_usdz") == 2
     assert total(samples, "luneo_worker_queue_wait_time_seconds_count", queue_name="renders") == 6
     assert total(samples, "luneo_worker_queue_wait_time_seconds_count", queue_name="ar_conversions") == 3

@@ -205,6 +205,63 @@ def test_forked_workers_compacted_on_exit(tmp_path: Path, every: int) -> None:
     assert collector.last_files == len(names) == 3  # counter, histogram, gauge_sum (queue depth)
 
 
+PROCESS = r"""
+import os, sys
+directory, spec_file, role = sys.argv[1], sys.argv[2], sys.argv[3]
+if role == "owner":  # $PROMETHEUS_MULTIPROC_DIR was set before prometheus_client was imported: its own value class
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == directory
+from jobpulse.runtime.multiprocess import setup_multiprocess
+setup_multiprocess(directory)
+from jobpulse.runtime.metrics import Telemetry
+from jobpulse.spec.load import load_spec
+telemetry = Telemetry(load_spec(spec_file), registry=None)
+if role == "owner":
+    telemetry["cache_entries"].set(-3)
+    telemetry["tasks_in_flight"].inc()
+sys.stdin.read()  # stay alive (live gauges) until the test has scraped
+"""
+
+
+def test_a_process_exports_only_the_gauges_it_sets(tmp_path: Path) -> None:
+    """Issue 17: a gauge a process creates but never sets is not exported by it. Both processes load the whole spec;
+    only the owner sets cache_entries (livemax), to -3: a bystander's untouched 0 would win the max (as
+    render_pipeline's workers' ``jobpulse_redis_up 0`` made ``min(jobpulse_redis_up)`` say Redis was down). Gauges
+    merged as a sum (in flight, queue depth) are still written at creation: a 0 changes no sum, and the series is
+    there before the first job."""
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(SPEC)
+    directory = tmp_path / "mp"
+    directory.mkdir()
+    env = {**os.environ, mp.ENV: str(directory)}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", PROCESS, str(directory), str(spec_file), role],
+            stdin=subprocess.PIPE,
+            env=env if role == "owner" else {k: v for k, v in os.environ.items() if k != mp.ENV},
+        )
+        for role in ("owner", "bystander")
+    ]
+    try:
+        pids = {str(p.pid) for p in processes}
+        wait_for(
+            lambda: {f.name.rsplit("_", 1)[1].removesuffix(".db") for f in directory.iterdir()} >= pids,
+            timeout=60,
+        )
+        wait_for(lambda: value(scrape(directory)[0], "tasks_in_flight") == 1, timeout=30)
+        samples, _ = scrape(directory)
+        assert ("cache_entries", ()) in samples and value(samples, "cache_entries") == -3
+        assert value(samples, "tasks_in_flight") == 1  # livesum: the owner's 1 plus the bystander's 0
+        assert ("tasks_waiting", ()) in samples  # sum: written by both at creation
+        owner, bystander = processes
+        assert (directory / f"gauge_livemax_{owner.pid}.db").exists()
+        assert not (directory / f"gauge_livemax_{bystander.pid}.db").exists()
+        assert (directory / f"gauge_livesum_{bystander.pid}.db").exists()
+    finally:
+        for process in processes:
+            process.communicate(b"", timeout=30)
+    assert [p.returncode for p in processes] == [0, 0]
+
+
 def test_live_gauges_stay_until_the_process_dies(tmp_path: Path) -> None:
     write_worker(tmp_path, FAKE_PID)
     own = os.getpid()

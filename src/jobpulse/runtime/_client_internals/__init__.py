@@ -5,7 +5,8 @@ jobpulse relies on a few things prometheus_client does not promise:
 - a counter/gauge child's ``_value`` (with ``inc``) and a histogram child's ``_upper_bounds``, ``_buckets``
   and ``_sum``: the job tracker updates them directly, which saves three Python frames per update
   (benchmarks/bench_tracker.py);
-- multi-process mode's value class switch (``values.ValueClass``, ``MultiProcessValue``), the mmap file layout
+- multi-process mode's value class switch (``values.ValueClass``, ``MultiProcessValue``, called with the gauge's
+  ``multiprocess_mode`` keyword: gauges not summed are written only once set), the mmap file layout
   read by ``MmapedDict.read_all_values_from_file`` (and written by :func:`write_mmap_file` when dead workers'
   files are compacted), the ``_multiprocess_mode`` attribute of a gauge family, and ``MultiProcessCollector``;
 - for the exposition renderer (``jobpulse.runtime.exposition``): a registry's collectors in order
