@@ -175,9 +175,12 @@ async def wait_until(predicate: Any, timeout: float = 5.0) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("sent", [None, "4bf92f3577b34da6a3ce929d0e0e4736"], ids=["new trace", "X-Trace-ID sent"])
 async def test_a_job_logs_the_trace_id_its_request_got(
-    shorts: tuple[Any, CollectorRegistry], log_lines: io.StringIO
+    shorts: tuple[Any, CollectorRegistry], log_lines: io.StringIO, sent: str | None
 ) -> None:
+    """Seed 001's trace propagation: the response's X-Trace-ID is in every log line of the request and of its job;
+    a client that sends an X-Trace-ID (one an earlier response gave it) keeps it (issue 17, item 7)."""
     app, registry = shorts
     body = json.dumps({"job_type": "script", "prompt": "a robot cooks"}).encode()
     messages = iter([{"type": "http.request", "body": body, "more_body": False}])
@@ -185,11 +188,13 @@ async def test_a_job_logs_the_trace_id_its_request_got(
     async def receive() -> dict[str, Any]:
         return next(messages)
 
-    response = await call(app, "/api/v1/jobs", method="POST", headers=[(b"x-user-id", b"user_789")], receive=receive)
+    headers = [(b"x-user-id", b"user_789")] + ([(b"x-trace-id", sent.encode())] if sent else [])
+    response = await call(app, "/api/v1/jobs", method="POST", headers=headers, receive=receive)
     assert response.status == 202
     job_id = json.loads(response.body)["job_id"]
     trace_id = response.header("x-trace-id")
     assert trace_id and response.header("x-request-id")
+    assert trace_id == (sent or trace_id)
     await wait_until(lambda: total(registry, "jobs_completed_total", job_type="script") == 1)
 
     lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]

@@ -23,7 +23,13 @@ from starlette.routing import Route
 import jobpulse.logging as jlog
 from jobpulse import Telemetry
 from jobpulse.runtime import context
-from jobpulse.runtime.context import CorrelationMiddleware, RequestContext, parse_traceparent, valid_request_id
+from jobpulse.runtime.context import (
+    CorrelationMiddleware,
+    RequestContext,
+    parse_traceparent,
+    valid_request_id,
+    valid_trace_id,
+)
 from jobpulse.runtime.http import MetricsMiddleware
 from tests.helpers import write_spec
 from tests.runtime.http.test_middleware import call
@@ -158,6 +164,53 @@ async def test_valid_incoming_ids_are_kept_and_sent_back() -> None:
     assert result.header("x-request-id") == "req_456"
 
 
+@given(st.one_of(st.text(max_size=40), st.from_regex(r"[0-9a-fA-F]{32}", fullmatch=True)))
+def test_trace_id_is_accepted_only_as_32_hex_digits(text: str) -> None:
+    result = valid_trace_id(text)
+    if HEX32.fullmatch(text.lower()) and text.strip("0"):
+        assert result == text.lower()
+        assert valid_trace_id(text.encode()) == result
+    else:
+        assert result is None
+
+
+@pytest.mark.parametrize("bad", ["0" * 32, "trace_abc123def456", "4bf92f3577b34da6a3ce929d0e0e473", "g" * 32, "é" * 32])
+def test_malformed_trace_ids_are_refused(bad: str) -> None:
+    assert valid_trace_id(bad) is None
+    assert valid_trace_id(bad.encode()) is None
+
+
+@pytest.mark.anyio
+async def test_a_valid_incoming_x_trace_id_is_kept(log_stream: io.StringIO) -> None:
+    """Seed 001 names X-Trace-ID as its trace header: a client that sends back the id it got keeps its trace."""
+    app = CorrelationMiddleware(Starlette(routes=routes()), use_otel=False)
+    sent = "4BF92F3577B34DA6A3CE929D0E0E4736"
+    result = await call(app, "/echo", headers=[(b"x-trace-id", sent.encode())])
+    assert result.header("x-trace-id") == sent.lower()
+    [line] = lines(log_stream)
+    assert line["trace_id"] == sent.lower()
+
+
+@pytest.mark.anyio
+async def test_traceparent_wins_over_x_trace_id() -> None:
+    app = CorrelationMiddleware(Starlette(routes=routes()), use_otel=False)
+    for order in (1, -1):
+        headers = [(b"x-trace-id", b"0af7651916cd43dd8448eb211c80319c"), (b"traceparent", GOOD_TRACEPARENT.encode())]
+        result = await call(app, "/echo", headers=headers[::order])
+        assert result.header("x-trace-id") == "4bf92f3577b34da6a3ce929d0e0e4736"
+    # an invalid traceparent does not hide a valid X-Trace-ID
+    headers = [(b"x-trace-id", b"0af7651916cd43dd8448eb211c80319c"), (b"traceparent", b"00-nonsense")]
+    result = await call(app, "/echo", headers=headers)
+    assert result.header("x-trace-id") == "0af7651916cd43dd8448eb211c80319c"
+
+
+@pytest.mark.anyio
+async def test_a_custom_trace_header_is_read_and_sent() -> None:
+    app = CorrelationMiddleware(Starlette(routes=routes()), use_otel=False, trace_header="X-Correlation-ID")
+    result = await call(app, "/echo", headers=[(b"x-correlation-id", b"0af7651916cd43dd8448eb211c80319c")])
+    assert result.header("x-correlation-id") == "0af7651916cd43dd8448eb211c80319c"
+
+
 @pytest.mark.anyio
 async def test_ids_are_generated_when_absent() -> None:
     app = CorrelationMiddleware(Starlette(routes=routes()), use_otel=False)
@@ -199,7 +252,7 @@ async def test_hostile_ids_never_reach_headers_logs_or_labels(hostile: str, log_
         MetricsMiddleware(Starlette(routes=routes()), registry=registry, access_log=True), use_otel=False
     )
     raw = hostile.encode("utf-8")
-    headers = [(b"x-request-id", raw), (b"traceparent", raw), (b"traceparent", b"00-" + raw)]
+    headers = [(b"x-request-id", raw), (b"traceparent", raw), (b"traceparent", b"00-" + raw), (b"x-trace-id", raw)]
     result = await call(app, "/echo", headers=headers)
     assert result.status == 200
     exposed = generate_latest(registry)

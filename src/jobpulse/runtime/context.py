@@ -1,9 +1,14 @@
 """One correlation context per request: trace id, span id, request id, and user/job/batch ids.
 
 The context lives in a :class:`contextvars.ContextVar`, so it follows a request through ``await`` and into
-tasks started from it. Incoming ids are untrusted: a W3C ``traceparent`` or an ``X-Request-ID`` is used only
-when it is well-formed (exact length and character set); anything else is dropped and a fresh id generated,
-so a hostile header never reaches a log line, a response header or a label.
+tasks started from it. Incoming ids are untrusted: a W3C ``traceparent``, an ``X-Trace-ID`` or an
+``X-Request-ID`` is used only when it is well-formed (exact length and character set); anything else is dropped
+and a fresh id generated, so a hostile header never reaches a log line, a response header or a label.
+
+A trace continues from ``traceparent`` when one is valid, else from ``X-Trace-ID`` (the header seed 001 names,
+which jobpulse sends back on every response): a client that passes on the id it was given keeps its trace. An
+``X-Trace-ID`` must be a W3C trace id (32 hex digits, not all zeros; upper case is lowered) like every trace id
+jobpulse hands out, since the id travels on in ``traceparent`` to jobs and other services.
 """
 
 from __future__ import annotations
@@ -29,10 +34,12 @@ __all__ = [
     "parse_traceparent",
     "use",
     "valid_request_id",
+    "valid_trace_id",
 ]
 
 #: version-traceid-parentid-flags, lower-case hex only (W3C Trace Context, level 1).
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_TRACE_ID = re.compile(r"[0-9a-fA-F]{32}")
 #: Letters, digits and ``. _ - : @``; no spaces, quotes, braces or control characters.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 REQUEST_ID_MAX = 128
@@ -73,6 +80,21 @@ def valid_request_id(value: str | bytes | None) -> str | None:
     if len(value) > REQUEST_ID_MAX or not _REQUEST_ID.fullmatch(value):
         return None
     return value
+
+
+def valid_trace_id(value: str | bytes | None) -> str | None:
+    """``value`` in lower case if it is a usable trace id (an ``X-Trace-ID``): 32 hex digits, not all zeros."""
+    if value is None or len(value) != 32:
+        return None
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+    if not _TRACE_ID.fullmatch(value):
+        return None
+    value = value.lower()
+    return None if value == _ZERO_TRACE else value
 
 
 def parse_traceparent(value: str | bytes | None) -> tuple[str, str, bool] | None:
@@ -133,18 +155,27 @@ class RequestContext:
         self.batch_id = batch_id
 
     @classmethod
-    def from_headers(cls, headers: list[tuple[bytes, bytes]] | Any) -> RequestContext:
-        """A context for an incoming request: valid ``traceparent``/``x-request-id`` kept, the rest generated."""
-        traceparent = request_id = None
+    def from_headers(
+        cls,
+        headers: list[tuple[bytes, bytes]] | Any,
+        *,
+        trace_header: bytes = b"x-trace-id",
+        request_header: bytes = b"x-request-id",
+    ) -> RequestContext:
+        """A context for an incoming request: valid ``traceparent``/``x-trace-id``/``x-request-id`` kept (the
+        ``traceparent`` wins over ``x-trace-id``), the rest generated. Header names are lower case."""
+        traceparent = trace_id = request_id = None
         for name, value in headers:
             if name == b"traceparent":
                 traceparent = value
-            elif name == b"x-request-id":
+            elif name == trace_header:
+                trace_id = value
+            elif name == request_header:
                 request_id = value
         parsed = parse_traceparent(traceparent) if traceparent is not None else None
         rid = valid_request_id(request_id) if request_id is not None else None
         if parsed is None:
-            return cls(request_id=rid)
+            return cls(valid_trace_id(trace_id), request_id=rid)
         trace_id, parent, sampled = parsed
         return cls(trace_id, None, rid, parent_span_id=parent, sampled=sampled)
 
@@ -269,6 +300,9 @@ _INTERNAL_ERROR = b"Internal Server Error"
 class CorrelationMiddleware:
     """Give every HTTP request a :class:`RequestContext` and answer with ``X-Trace-ID``/``X-Request-ID``.
 
+    A valid incoming ``traceparent`` continues its trace; without one, a valid incoming ``X-Trace-ID`` (the
+    ``trace_header``) does; a valid ``X-Request-ID`` is kept.
+
     The headers are added to every response — also to the 500 sent for an unhandled exception, which this
     middleware sends itself (then re-raises, so the server still logs the error) when nothing was sent yet.
     With ``use_otel`` (default: when opentelemetry is installed) the ids of an active OpenTelemetry span win,
@@ -292,7 +326,9 @@ class CorrelationMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        ctx = RequestContext.from_headers(scope.get("headers", ()))
+        ctx = RequestContext.from_headers(
+            scope.get("headers", ()), trace_header=self.trace_header, request_header=self.request_header
+        )
         if self.use_otel:
             ids = otel_ids()
             if ids is not None:
