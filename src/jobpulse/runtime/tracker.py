@@ -82,7 +82,9 @@ class JobTracker:
         self._max_age = max_age
         self._sweep_every = max(max_age / 10, 1.0) if max_age is not None else math.inf
         self._sweep_at = clock() + self._sweep_every
-        self._evicted = telemetry.evicted_jobs.labels(model.name)
+        # made on the first eviction: a labelled child made here would create a multiprocess file in every
+        # process that builds a tracker (a Celery worker's main process, which runs no job)
+        self._evicted: Any = None
         self._lock = threading.Lock()
         roles = model.roles()
         self._instruments: dict[str, Instrument] = {role: telemetry.metric(m.name) for role, m in roles.items()}
@@ -335,6 +337,8 @@ class JobTracker:
         elif job.state is RUNNING and binding.in_flight is not None:
             binding.in_flight(-1)
         job._b = binding.detached()
+        if self._evicted is None:
+            self._evicted = self.telemetry.evicted_jobs.labels(self.model.name)
         self._evicted.inc()
 
     def _check_attributes(self, attributes: dict[str, object], values: tuple[object, ...] = ()) -> tuple[object, ...]:
