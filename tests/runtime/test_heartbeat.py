@@ -24,9 +24,12 @@ def client(app: object) -> httpx.AsyncClient:
 
 
 async def listed(http: httpx.AsyncClient, path: str = "/health/workers") -> list[str]:
+    """The live workers; with none the endpoint says ``down`` with a 503, never ``ok``."""
     response = await http.get(path)
-    assert response.status_code == 200, response.text
-    return [w["worker"] for w in response.json()["workers"]]
+    body = response.json()
+    workers = [w["worker"] for w in body["workers"]]
+    assert (response.status_code, body["status"]) == ((200, "ok") if workers else (503, "down")), response.text
+    return workers
 
 
 async def test_expired_heartbeat_disappears_from_workers(redis_server: RedisServer) -> None:
@@ -144,6 +147,58 @@ async def test_hostile_worker_ids_are_refused(redis_server: RedisServer) -> None
         response = await http.get("/api/v1/workers/%0d%0aSet-Cookie:x/heartbeat")
         assert response.status_code == 404 and "Set-Cookie" not in response.text
         assert (await http.get("/api/v1/workers/health")).json()["count"] == 0
+    await monitor.aclose()
+
+
+async def test_expected_workers_are_offline_until_they_beat(redis_server: RedisServer) -> None:
+    """Issue 17: workers that stall before their first heartbeat have no series, so no alert sees them and the
+    endpoint said ``ok`` with zero workers. An expected worker is in the gauge from the monitor's start (at that
+    time: as old as a worker that stopped then), and the endpoint is ``ok`` only when every expected one beats."""
+    registry = CollectorRegistry()
+    metric = "worker_last_heartbeat_timestamp_seconds"
+    before = time.time()
+    monitor = HeartbeatMonitor(url=redis_server.url, registry=registry, cache_seconds=0, expected=["w1", "w2"])
+    for worker in ("w1", "w2"):  # before any listing: the series exist, at the monitor's start
+        assert registry.get_sample_value(metric, {"worker": worker}) == monitor.since >= before
+    async with client(HealthApp(heartbeats=monitor)) as http:
+        response = await http.get("/health/workers")
+        assert response.status_code == 503
+        assert response.json() == {"status": "down", "count": 0, "expected": 2, "missing": ["w1", "w2"], "workers": []}
+        with Heartbeat("w1", url=redis_server.url, interval=0.1, ttl=5):
+            await asyncio.sleep(0.15)
+            body = (await http.get("/health/workers")).json()
+            assert (body["status"], body["count"], body["missing"]) == ("degraded", 1, ["w2"])
+            w1 = registry.get_sample_value(metric, {"worker": "w1"})
+            assert w1 is not None and w1 > monitor.since
+            with Heartbeat("w2", url=redis_server.url, interval=0.1, ttl=5):
+                await asyncio.sleep(0.15)
+                response = await http.get("/health/workers")
+                assert response.status_code == 200
+                assert (response.json()["status"], response.json()["missing"]) == ("ok", [])
+    # the gauge of a worker that never beat stays at the monitor's start: time() - it grows past any threshold
+    registry2 = CollectorRegistry()
+    monitor2 = HeartbeatMonitor(url=redis_server.url, registry=registry2, expected=["never"])
+    await monitor2.workers()
+    assert registry2.get_sample_value(metric, {"worker": "never"}) == monitor2.since
+    with pytest.raises(ValueError, match="expected worker ids"):
+        HeartbeatMonitor(url=redis_server.url, registry=None, expected=["ok", "evil\r\nid"])
+    await monitor.aclose()
+    await monitor2.aclose()
+
+
+async def test_fewer_workers_than_the_minimum_is_degraded(redis_server: RedisServer) -> None:
+    monitor = HeartbeatMonitor(url=redis_server.url, registry=None, cache_seconds=0)
+    async with client(HealthApp(heartbeats=monitor, min_workers=2)) as http:
+        with Heartbeat("only", url=redis_server.url, interval=0.1, ttl=5):
+            await asyncio.sleep(0.15)
+            response = await http.get("/health/workers")
+            assert response.status_code == 200
+            assert response.json()["status"] == "degraded" and response.json()["expected"] == 2
+    async with client(HealthApp(heartbeats=monitor, min_workers=0)) as http:
+        response = await http.get("/health/workers")  # nobody expects workers here: none is fine
+        assert (response.status_code, response.json()["status"]) == (200, "ok")
+    with pytest.raises(ValueError, match="min_workers"):
+        HealthApp(heartbeats=monitor, min_workers=-1)
     await monitor.aclose()
 
 

@@ -8,7 +8,9 @@ expires; one that shuts down cleanly deletes its key at once.
 The reading side, :class:`HeartbeatMonitor`, lists live workers for ``/health/workers`` and sets
 ``worker_last_heartbeat_timestamp_seconds{worker}``. The gauge keeps a worker's last value after its key
 expires, so ``time() - worker_last_heartbeat_timestamp_seconds > 300`` finds a silent worker; the
-``worker`` label is bounded (``max_workers`` distinct values, then ``__other__``).
+``worker`` label is bounded (``max_workers`` distinct values, then ``__other__``). Workers the monitor is told
+to expect (``expected``) are in the gauge from the start, at the time the monitor started: one that never
+beats is then as silent as one that stopped, instead of a missing series no alert sees.
 
 Needs ``pip install 'jobpulse[redis]'``. Heartbeat failures are logged and counted, never raised into
 the worker.
@@ -24,7 +26,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -330,10 +332,21 @@ class HeartbeatMonitor:
         cache_seconds: float = 1.0,
         timeout: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        expected: Iterable[str] = (),
+        now: Callable[[], float] = time.time,
     ) -> None:
         require_redis()
         if (url is None) == (client is None):
             raise ValueError("give either `url` or `client`")
+        expected = tuple(dict.fromkeys(expected))
+        bad = [w for w in expected if not valid_worker_id(w)]
+        if bad:
+            raise ValueError(f"expected worker ids must match {WORKER_ID.pattern}, got {bad[0][:64]!r}")
+        #: workers that should be beating; each is in the gauge from the start (see the module's docstring)
+        self.expected = expected
+        #: the Unix time the monitor started expecting them (the workers' clock: ``now``)
+        self.since = now()
+        self.now = now
         self._url = url
         self._client = client
         self._own_client: Any = None
@@ -356,6 +369,14 @@ class HeartbeatMonitor:
                 registry=registry,
             )
         self.metric = metric
+        for worker in self.expected if self.metric is not None else ():
+            with contextlib.suppress(Exception):  # instrumentation never takes the app down
+                self.metric.labels(worker=self._workers.bound(worker)).set(self.since)
+
+    def missing(self, beats: Iterable[WorkerHeartbeat]) -> list[str]:
+        """Expected workers without a live heartbeat among ``beats``."""
+        live = {beat.worker for beat in beats}
+        return [worker for worker in self.expected if worker not in live]
 
     def secrets(self) -> Sequence[str]:
         return url_secrets(self._url) if self._url else ()

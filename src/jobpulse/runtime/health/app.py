@@ -32,6 +32,9 @@ class HealthApp:
     ``checker`` may be ``None`` (readiness then only says the process is up); ``heartbeats`` enables
     the worker endpoints. ``start()`` runs the checks in the background every interval so that the
     metrics stay fresh even when nobody probes.
+
+    The workers endpoint says ``ok`` only when at least ``min_workers`` workers (and every worker the monitor
+    expects) are beating, ``degraded`` (200) with fewer, ``down`` (503) with none. ``now`` is the workers' clock.
     """
 
     def __init__(
@@ -41,9 +44,15 @@ class HealthApp:
         heartbeats: HeartbeatMonitor | None = None,
         service: str | None = None,
         version: str | None = None,
+        min_workers: int = 1,
+        now: Callable[[], float] = time.time,
     ) -> None:
+        if min_workers < 0:
+            raise ValueError("min_workers must not be negative")
         self.checker = checker
         self.heartbeats = heartbeats
+        self.min_workers = min_workers
+        self.now = now
         self.service = service
         self.version = version
         self.started_at = time.time()
@@ -150,13 +159,13 @@ class HealthApp:
             message = sanitize_message(f"{type(exc).__name__}: {exc}", self.heartbeats.secrets())
             await _json(scope, send, 503, {"status": "unknown", "error": message, "workers": []})
             return
-        now = time.time()
-        await _json(
-            scope,
-            send,
-            200,
-            {"status": "ok", "count": len(beats), "workers": [b.as_json(now) for b in beats]},
-        )
+        now = self.now()
+        missing = self.heartbeats.missing(beats)
+        wanted = max(self.min_workers, len(self.heartbeats.expected))
+        status = "ok" if len(beats) >= wanted and not missing else "down" if not beats else "degraded"
+        body: dict[str, Any] = {"status": status, "count": len(beats), "expected": wanted, "missing": missing}
+        body["workers"] = [b.as_json(now) for b in beats]
+        await _json(scope, send, 503 if status == "down" else 200, body)
 
     async def worker(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One worker's heartbeat; the id comes from the route's ``worker_id`` path parameter."""
@@ -183,7 +192,7 @@ class HealthApp:
         if beat is None:
             await _json(scope, send, 404, {"error": "unknown worker", "worker": worker_id, "status": "offline"})
             return
-        await _json(scope, send, 200, beat.as_json(time.time()))
+        await _json(scope, send, 200, beat.as_json(self.now()))
 
     async def _results(self) -> list[CheckResult]:
         return [] if self.checker is None else await self.checker.results()
@@ -239,15 +248,22 @@ class HealthApp:
 
     async def _refresh_forever(self, every: float) -> None:
         while True:
-            if self.checker is not None:
-                try:
-                    await self.checker.refresh()
-                except Exception:
-                    LOGGER.warning("background health check failed", exc_info=True)
-            if self.heartbeats is not None:
-                with contextlib.suppress(Exception):
-                    await self.heartbeats.workers()
+            # side by side: a check that hangs until its timeout (a database going down) does not hold back the
+            # heartbeat gauge, which would then look older than the workers' last beats
+            await asyncio.gather(self._refresh_checks(), self._refresh_heartbeats())
             await asyncio.sleep(every)
+
+    async def _refresh_checks(self) -> None:
+        if self.checker is not None:
+            try:
+                await self.checker.refresh()
+            except Exception:
+                LOGGER.warning("background health check failed", exc_info=True)
+
+    async def _refresh_heartbeats(self) -> None:
+        if self.heartbeats is not None:
+            with contextlib.suppress(Exception):
+                await self.heartbeats.workers()
 
 
 class _ASGIEndpoint:
