@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import jobpulse.logging as jlog
 from jobpulse.integrations.structlog import add_trace_context, redact_secrets
 from jobpulse.runtime import context
+from tests.redaction_cases import CASES, leaked
 
 SEED_FIELDS = [
     "timestamp",
@@ -216,3 +217,41 @@ def test_generated_keys_never_survive_redaction(before: str, after: str, prefix:
     text = f"{before} {prefix}{body} {after}"
     line = json.loads(jlog.JsonFormatter().format(logging.LogRecord("x", logging.INFO, __file__, 1, text, (), None)))
     assert body not in line["message"]
+
+
+# -- the table of secrets (issue 18, item 1): messages, arguments, extras, tracebacks, structlog ------------------
+@pytest.mark.parametrize(("name", "text", "fragments"), CASES, ids=[c[0] for c in CASES])
+def test_no_case_of_the_table_reaches_a_json_log_line(
+    name: str, text: str, fragments: list[str], stream: io.StringIO
+) -> None:
+    LOG.info(f"connect failed: {text}")
+    LOG.info("connect failed: %s", text)
+    LOG.info("request", extra={"detail": text, "context": {"request": [text]}})
+    try:
+        raise ConnectionError(text)
+    except ConnectionError:
+        LOG.exception("call failed")
+    assert leaked(stream.getvalue(), fragments) == []
+    assert len(records(stream)) == 4
+
+
+def test_camel_case_secret_keys_in_extras_are_redacted(stream: io.StringIO) -> None:
+    LOG.info("login", extra={"form": {"dbPassword": "camel-1", "accessToken": "camel-2", "userName": "ada"}})
+    [record] = records(stream)
+    assert record["form"] == {"dbPassword": jlog.REDACTED, "accessToken": jlog.REDACTED, "userName": "ada"}
+
+
+@pytest.mark.parametrize(("name", "text", "fragments"), CASES, ids=[c[0] for c in CASES])
+def test_no_case_of_the_table_reaches_a_structlog_line(name: str, text: str, fragments: list[str]) -> None:
+    import structlog
+
+    from jobpulse.integrations.structlog import processors
+
+    out = io.StringIO()
+    logger = structlog.wrap_logger(structlog.PrintLogger(out), processors=processors())
+    logger.info(f"connect failed: {text}", detail=text, headers={"refreshToken": text})
+    try:
+        raise ConnectionError(text)
+    except ConnectionError:
+        logger.exception("call failed")
+    assert leaked(out.getvalue(), fragments) == []

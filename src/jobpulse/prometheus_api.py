@@ -11,6 +11,7 @@ This module imports nothing of jobpulse's, so every layer may use it, and it nee
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -73,7 +74,11 @@ class HttpClient:
 
     def __init__(self, base_url: str, *, timeout: float = 10.0, headers: Mapping[str, str] | None = None) -> None:
         parsed = urllib.parse.urlsplit(base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        try:
+            port_ok = parsed.port is None or parsed.port > 0  # raises for "host:abc" ("u:p@ss/w@h" reads so too)
+        except ValueError:
+            port_ok = False
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or not port_ok:
             raise ValueError(f"expected an http(s) URL such as http://localhost:9090, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -107,6 +112,10 @@ class HttpClient:
             with exc:
                 body = exc.read() if exc.fp is not None else b""
             return HttpResponse(exc.code, body, url, exc.headers)
+        except http.client.InvalidURL:
+            # a netloc http.client cannot read ("u:p@ss/w@host" splits at the "/"); its message quotes a piece
+            # of the URL, maybe of a password
+            raise TransportError(url, "the URL's host and port cannot be read") from None
         except (TimeoutError, urllib.error.URLError, OSError) as exc:
             raise TransportError(url, getattr(exc, "reason", exc)) from None
 

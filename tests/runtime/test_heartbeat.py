@@ -220,3 +220,22 @@ async def test_a_task_without_remove_leaves_the_key_to_expire(redis_server: Redi
     assert await beat.aremove() is True
     assert await monitor.workers() == []
     await monitor.aclose()
+
+
+async def test_worker_info_is_redacted_on_the_workers_endpoints(redis_server: RedisServer) -> None:
+    """A worker's published info is shown to whoever reads the workers list: secrets in it are redacted."""
+    monitor = HeartbeatMonitor(url=redis_server.url, registry=None, cache_seconds=0)
+    app = HealthApp(heartbeats=monitor)
+    info = {"queue": "default", "broker": "redis://:hunter2pw@cache:6379/0", "apiToken": "tok-plain-1"}
+    with Heartbeat("w-info", url=redis_server.url, interval=0.05, info=info):
+        async with client(app) as http:
+            for _ in range(50):
+                if await listed(http) == ["w-info"]:
+                    break
+                await asyncio.sleep(0.02)
+            listing = (await http.get("/health/workers")).text
+            one = (await http.get("/health/workers/w-info")).json()
+    await monitor.aclose()
+    for text in (listing, str(one)):
+        assert "hunter2pw" not in text and "tok-plain-1" not in text
+    assert one["info"]["queue"] == "default" and one["info"]["apiToken"] == "[REDACTED]"

@@ -8,6 +8,7 @@ from typing import NoReturn
 
 import click
 
+from jobpulse.redaction import redact_urls
 from jobpulse.spec.errors import SpecError
 from jobpulse.spec.load import load_spec
 from jobpulse.spec.model import Spec
@@ -18,7 +19,8 @@ EXIT_USAGE = 2
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    click.echo(f"jobpulse: {message}", err=True)
+    """Print ``jobpulse: message`` (never a URL's password: ``--url http://u:pw@host`` comes back in errors)."""
+    click.echo(f"jobpulse: {redact_urls(message, '***')}", err=True)
     sys.exit(code)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from jobpulse.extras import require
+from jobpulse.redaction import redact_urls
 
 __all__ = ["MIGRATIONS", "Database", "PostgresDatabase", "SQLiteDatabase", "Tx", "open_database", "redact_url"]
 
@@ -247,5 +248,6 @@ def migrate(db: Database) -> int:
 
 
 def redact_url(target: str | Path) -> str:
-    """The storage target without a password, for logs and errors."""
-    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", str(target))
+    """The storage target without a password, for logs and errors (an empty user name, ``/`` or ``@`` in the
+    password included: :func:`jobpulse.redaction.redact_urls`)."""
+    return redact_urls(str(target), "***")

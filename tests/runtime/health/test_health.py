@@ -330,3 +330,21 @@ def test_the_checks_old_import_paths_still_work() -> None:
     assert {"HttpCheck", "PostgresCheck"} <= set(health.__all__)
     with pytest.raises(AttributeError, match="no attribute 'RedisCheck'"):
         _ = health.RedisCheck
+
+
+# --- the table of secrets (issue 18, item 1): nothing of it in /health/detailed ----------------------------------
+async def test_no_case_of_the_table_reaches_the_detailed_health_endpoint() -> None:
+    from tests.redaction_cases import CASES, leaked
+
+    checks = [CallableCheck(f"dep{i}", Counter(ConnectionError(text))) for i, (_, text, _) in enumerate(CASES)]
+    # a check that is up may report a message too
+    checks += [CallableCheck(f"up{i}", Counter(f"connected with {text}")) for i, (_, text, _) in enumerate(CASES)]
+    app = HealthApp(HealthChecker(checks, interval=0, registry=None))
+    async with client(app) as http:
+        response = await http.get("/health/detailed")
+    assert response.status_code == 503  # critical checks are down
+    dependencies = response.json()["dependencies"]
+    assert len(dependencies) == 2 * len(CASES)
+    for i, (name, _, fragments) in enumerate(CASES):
+        for dependency in (f"dep{i}", f"up{i}"):
+            assert leaked(dependencies[dependency]["message"], fragments) == [], (name, dependencies[dependency])

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from jobpulse.extras import require
-from jobpulse.redaction import sanitize_message
+from jobpulse.redaction import redact_value, sanitize_message
 from jobpulse.runtime.asgi import Receive, Scope, Send, lifespan
 from jobpulse.runtime.health.checker import CheckResult, HealthChecker, overall
 
@@ -164,7 +164,7 @@ class HealthApp:
         wanted = max(self.min_workers, len(self.heartbeats.expected))
         status = "ok" if len(beats) >= wanted and not missing else "down" if not beats else "degraded"
         body: dict[str, Any] = {"status": status, "count": len(beats), "expected": wanted, "missing": missing}
-        body["workers"] = [b.as_json(now) for b in beats]
+        body["workers"] = [_beat_json(b, now) for b in beats]
         await _json(scope, send, 503 if status == "down" else 200, body)
 
     async def worker(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -192,7 +192,7 @@ class HealthApp:
         if beat is None:
             await _json(scope, send, 404, {"error": "unknown worker", "worker": worker_id, "status": "offline"})
             return
-        await _json(scope, send, 200, beat.as_json(self.now()))
+        await _json(scope, send, 200, _beat_json(beat, self.now()))
 
     async def _results(self) -> list[CheckResult]:
         return [] if self.checker is None else await self.checker.results()
@@ -272,6 +272,14 @@ class _ASGIEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.endpoint(scope, receive, send)
+
+
+def _beat_json(beat: Any, now: float) -> dict[str, Any]:
+    """A heartbeat as JSON, the ``info`` a worker published redacted like a log line."""
+    body: dict[str, Any] = beat.as_json(now)
+    if body.get("info"):
+        body["info"] = redact_value(body["info"])
+    return body
 
 
 def _relative_path(scope: Scope) -> str:
