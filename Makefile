@@ -58,7 +58,7 @@ architecture: $(STAMP)
 	$(BIN)/lint-imports --no-cache --no-logo
 
 pytest: $(STAMP)
-	$(BIN)/pytest -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: $(STAMP) system-deps lint typecheck architecture pytest
 

@@ -1,36 +1,52 @@
-"""`jobpulse test` loads only the rule groups a test can observe (jobpulse.verify.promtool.needed_groups)."""
+"""`jobpulse test` loads only the rules a test can observe (jobpulse.verify.promtool.needed_rules)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from jobpulse.verify.promtool import needed_groups
+from jobpulse.verify.promtool import needed_rules
 
 GROUPS: list[dict[str, Any]] = [
     {"name": "kpi", "rules": [{"alert": "PostsDropped", "expr": "posts:rate1h < 0.2 * posts:rate1h offset 1d"}]},
     {"name": "kpi-records", "rules": [{"record": "posts:rate1h", "expr": "sum(rate(posts_total[1h]))"}]},
-    {"name": "slo", "rules": [{"record": "slo:ratio", "expr": "sum(rate(errors_total[30d]))"}]},
+    {
+        "name": "slo",
+        "interval": "1m",
+        "rules": [
+            {"record": "slo:ratio", "expr": "sum(rate(errors_total[1h]))"},
+            {"record": "slo:period", "expr": "sum(rate(errors_total[30d]))"},
+            {"record": "slo:remaining", "expr": "1 - slo:period"},
+        ],
+    },
     {"name": "slo-alerts", "rules": [{"alert": "Burn", "expr": "slo:ratio > 0.1"}]},
     {"name": "unrelated", "rules": [{"alert": "DiskFull", "expr": "disk_free_bytes < 1e9"}]},
 ]
 
 
 def names(groups: list[dict[str, Any]]) -> list[str]:
-    return [g["name"] for g in groups]
+    return [f"{g['name']}:{r.get('alert') or r.get('record')}" for g in groups for r in g["rules"]]
 
 
-def test_an_alert_test_loads_its_group_and_what_it_reads_transitively() -> None:
+def test_an_alert_test_loads_its_rules_and_what_they_read_transitively() -> None:
     test = {"alert_rule_test": [{"eval_time": "1d", "alertname": "PostsDropped", "exp_alerts": []}]}
-    assert names(needed_groups(GROUPS, test)) == ["kpi", "kpi-records"]
+    assert names(needed_rules(GROUPS, test)) == ["kpi:PostsDropped", "kpi-records:posts:rate1h"]
     test = {"alert_rule_test": [{"eval_time": "1h", "alertname": "Burn"}]}
-    assert names(needed_groups(GROUPS, test)) == ["slo", "slo-alerts"]
+    # the 30-day rules of the same group are not read by the alert: left out
+    assert names(needed_rules(GROUPS, test)) == ["slo:slo:ratio", "slo-alerts:Burn"]
 
 
-def test_expression_tests_load_the_groups_recording_what_they_read() -> None:
-    test = {"promql_expr_test": [{"expr": "slo:ratio", "eval_time": "1h", "exp_samples": []}]}
-    assert names(needed_groups(GROUPS, test)) == ["slo"]
+def test_kept_groups_keep_their_settings_and_rule_order() -> None:
+    test = {"promql_expr_test": [{"expr": "slo:remaining + slo:ratio", "eval_time": "1h", "exp_samples": []}]}
+    (slo,) = needed_rules(GROUPS, test)
+    assert slo["interval"] == "1m"
+    assert [r["record"] for r in slo["rules"]] == ["slo:ratio", "slo:period", "slo:remaining"]
+
+
+def test_expression_tests_load_the_rules_recording_what_they_read() -> None:
+    test = {"promql_expr_test": [{"expr": "slo:period", "eval_time": "1h", "exp_samples": []}]}
+    assert names(needed_rules(GROUPS, test)) == ["slo:slo:period"]
     test = {"promql_expr_test": [{"expr": "posts_total", "eval_time": "1h", "exp_samples": []}]}
-    assert needed_groups(GROUPS, test) == []
+    assert needed_rules(GROUPS, test) == []
 
 
 def test_in_doubt_every_group_is_loaded() -> None:
@@ -40,6 +56,11 @@ def test_in_doubt_every_group_is_loaded() -> None:
         {"promql_expr_test": [{"expr": 'ALERTS{alertname="Burn"}'}]},  # alert state
         {"promql_expr_test": [{"expr": "sum(("}]},  # does not parse: promtool will say so
     ):
-        assert needed_groups(GROUPS, test) is GROUPS, test
+        assert needed_rules(GROUPS, test) is GROUPS, test
     reads_alerts = [*GROUPS, {"name": "meta", "rules": [{"alert": "Many", "expr": "count(ALERTS) > 3"}]}]
-    assert needed_groups(reads_alerts, {"alert_rule_test": [{"alertname": "Many"}]}) is reads_alerts
+    assert needed_rules(reads_alerts, {"alert_rule_test": [{"alertname": "Many"}]}) is reads_alerts
+    queries = [
+        *GROUPS,
+        {"name": "q", "rules": [{"alert": "Q", "expr": "up == 0", "annotations": {"d": '{{ query "slo:ratio" }}'}}]},
+    ]
+    assert needed_rules(queries, {"alert_rule_test": [{"alertname": "Q"}]}) is queries

@@ -10,17 +10,15 @@ gets an update when the set of firing alerts changes and is resolved when none i
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from jobpulse.spec.wire_status import StatusPage
-from jobpulse.status.db import Database, Row, Tx, open_database
+from jobpulse.status.alert_text import firing_text, incident_title, resolved_text
+from jobpulse.status.db import Database, Tx, open_database
 from jobpulse.status.model import (
-    IMPACT_STATUS,
     STATUS_IMPACT,
     Incident,
     IncidentUpdate,
@@ -28,16 +26,17 @@ from jobpulse.status.model import (
     worst,
     worst_impact,
 )
+from jobpulse.status.rows import (
+    INCIDENT_COLUMNS,
+    MAINTENANCE_COLUMNS,
+    dumps,
+    incident_from_row,
+    maintenance_from_row,
+    new_id,
+)
 from jobpulse.status.webhook import Alert, WebhookPayload
 
 __all__ = ["DeliveryResult", "StatusStore"]
-
-MAX_UPDATE_LINES = 20
-INCIDENT_COLUMNS = (
-    "id, group_key, name, status, impact, source, components, created_at, updated_at, started_at, "
-    "identified_at, monitoring_at, resolved_at"
-)
-MAINTENANCE_COLUMNS = "id, name, body, components, scheduled_for, scheduled_until, created_at, updated_at, cancelled"
 
 
 @dataclass(frozen=True)
@@ -46,46 +45,6 @@ class DeliveryResult:
 
     action: str
     incident_id: str | None = None
-
-
-def _new_id() -> str:
-    return secrets.token_hex(6)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def _incident(row: Row) -> Incident:
-    return Incident(
-        id=row[0],
-        group_key=row[1],
-        name=row[2],
-        status=row[3],
-        impact=row[4],
-        source=row[5],
-        components=json.loads(row[6]),
-        created_at=row[7],
-        updated_at=row[8],
-        started_at=row[9],
-        identified_at=row[10],
-        monitoring_at=row[11],
-        resolved_at=row[12],
-    )
-
-
-def _maintenance(row: Row) -> Maintenance:
-    return Maintenance(
-        id=row[0],
-        name=row[1],
-        body=row[2],
-        components=tuple(json.loads(row[3])),
-        scheduled_for=row[4],
-        scheduled_until=row[5],
-        created_at=row[6],
-        updated_at=row[7],
-        cancelled=bool(row[8]),
-    )
 
 
 class StatusStore:
@@ -117,12 +76,12 @@ class StatusStore:
             rows = tx.execute(
                 f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE group_key = ? AND status <> 'resolved'", (key,)
             )
-            current = _incident(rows[0]) if rows else None
+            current = incident_from_row(rows[0]) if rows else None
             result = self._transition(tx, payload, key, current, firing, changed, now)
             tx.execute(
                 "INSERT INTO deliveries (id, received_at, group_key, status, action, incident_id)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (_new_id(), now, key[:4096], payload.status, result.action, result.incident_id),
+                (new_id(), now, key[:4096], payload.status, result.action, result.incident_id),
             )
             tx.execute("DELETE FROM deliveries WHERE received_at < ?", (now - 7 * 86400,))
             return result
@@ -141,8 +100,8 @@ class StatusStore:
             values = (
                 alert.status,
                 alert.alertname,
-                _dumps(alert.labels),
-                _dumps(alert.annotations),
+                dumps(alert.labels),
+                dumps(alert.annotations),
                 alert.endsAt,
                 now,
             )
@@ -193,19 +152,19 @@ class StatusStore:
                 return DeliveryResult("unchanged")
             components = self._components(firing)
             impact = worst_impact(STATUS_IMPACT[s] for s in components.values())
-            incident_id = _new_id()
+            incident_id = new_id()
             started = min(a.starts for a in newly_firing)
             tx.execute(
                 f"INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (incident_id, key, _title(payload, firing), "investigating", impact, "alertmanager",
-                 _dumps(components), now, now, min(started, now), None, None, None),
+                (incident_id, key, incident_title(payload, firing), "investigating", impact, "alertmanager",
+                 dumps(components), now, now, min(started, now), None, None, None),
             )  # fmt: skip
             self._link(tx, key, incident_id)
-            self._add_update(tx, incident_id, "investigating", _describe(firing), components, "alertmanager", now)
+            self._add_update(tx, incident_id, "investigating", firing_text(firing), components, "alertmanager", now)
             return DeliveryResult("opened", incident_id)
         if not firing:
             self._set_status(tx, current, "resolved", now)
-            self._add_update(tx, current.id, "resolved", _resolved_text(changed), {}, "alertmanager", now)
+            self._add_update(tx, current.id, "resolved", resolved_text(changed), {}, "alertmanager", now)
             return DeliveryResult("resolved", current.id)
         if not changed:
             return DeliveryResult("unchanged", current.id)
@@ -213,10 +172,10 @@ class StatusStore:
         impact = worst_impact([current.impact, *(STATUS_IMPACT[s] for s in components.values())])
         tx.execute(
             "UPDATE incidents SET components = ?, impact = ?, updated_at = ? WHERE id = ?",
-            (_dumps(components), impact, now, current.id),
+            (dumps(components), impact, now, current.id),
         )
         self._link(tx, key, current.id)
-        self._add_update(tx, current.id, current.status, _describe(firing), components, "alertmanager", now)
+        self._add_update(tx, current.id, current.status, firing_text(firing), components, "alertmanager", now)
         return DeliveryResult("updated", current.id)
 
     def _link(self, tx: Tx, key: str, incident_id: str) -> None:
@@ -230,11 +189,11 @@ class StatusStore:
     ) -> IncidentUpdate:
         rows = tx.execute("SELECT COALESCE(MAX(seq), 0) FROM incident_updates WHERE incident_id = ?", (incident_id,))
         seq = int(rows[0][0]) + 1
-        update = IncidentUpdate(_new_id(), incident_id, seq, status, body, dict(components), source, now)
+        update = IncidentUpdate(new_id(), incident_id, seq, status, body, dict(components), source, now)
         tx.execute(
             "INSERT INTO incident_updates (id, incident_id, seq, status, body, components, source, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (update.id, incident_id, seq, status, body, _dumps(update.components), source, now),
+            (update.id, incident_id, seq, status, body, dumps(update.components), source, now),
         )
         return update
 
@@ -261,11 +220,11 @@ class StatusStore:
     ) -> Incident:
         now = time.time() if now is None else now
         impact = impact or worst_impact(STATUS_IMPACT[s] for s in components.values())
-        incident_id = _new_id()
+        incident_id = new_id()
         with self.db.transaction() as tx:
             tx.execute(
                 f"INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (incident_id, None, name, "investigating", impact, "operator", _dumps(dict(components)),
+                (incident_id, None, name, "investigating", impact, "operator", dumps(dict(components)),
                  now, now, now, None, None, None),
             )  # fmt: skip
             created = self._get(tx, incident_id)
@@ -296,7 +255,7 @@ class StatusStore:
                 impact = worst_impact(STATUS_IMPACT[s] for s in components.values())
                 tx.execute(
                     "UPDATE incidents SET components = ?, impact = ? WHERE id = ?",
-                    (_dumps(dict(components)), worst_impact([impact, incident.impact]), incident_id),
+                    (dumps(dict(components)), worst_impact([impact, incident.impact]), incident_id),
                 )
             self._set_status(tx, incident, status, now)
             shown = incident.components if components is None else components
@@ -308,11 +267,11 @@ class StatusStore:
         self, name: str, body: str, components: Iterable[str], start: float, end: float, now: float | None = None
     ) -> Maintenance:
         now = time.time() if now is None else now
-        item = Maintenance(_new_id(), name, body, tuple(components), start, end, now, now, False)
+        item = Maintenance(new_id(), name, body, tuple(components), start, end, now, now, False)
         with self.db.transaction() as tx:
             tx.execute(
                 f"INSERT INTO maintenances ({MAINTENANCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (item.id, name, body, _dumps(list(item.components)), start, end, now, now, 0),
+                (item.id, name, body, dumps(list(item.components)), start, end, now, now, 0),
             )
         return item
 
@@ -341,7 +300,7 @@ class StatusStore:
                 tx.execute(
                     "INSERT INTO component_events (component, since, status, reasons) VALUES (?, ?, ?, ?)"
                     " ON CONFLICT (component, since) DO NOTHING",
-                    (component, now, status, _dumps(list(reasons))),
+                    (component, now, status, dumps(list(reasons))),
                 )
                 changed += 1
         return changed
@@ -367,7 +326,7 @@ class StatusStore:
         if lock:
             tx.lock("jobpulse-status-incident:" + incident_id)
         rows = tx.execute(f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,))
-        return _incident(rows[0]) if rows else None
+        return incident_from_row(rows[0]) if rows else None
 
     def incident(self, incident_id: str) -> Incident | None:
         with self.db.transaction() as tx:
@@ -379,7 +338,7 @@ class StatusStore:
             rows = tx.execute(
                 f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE status <> 'resolved' ORDER BY started_at DESC, id"
             )
-            return self._with_details(tx, [_incident(r) for r in rows])
+            return self._with_details(tx, [incident_from_row(r) for r in rows])
 
     def history(self, since: float, limit: int = 100) -> list[Incident]:
         """Resolved incidents that started or ended since ``since``, newest first."""
@@ -389,7 +348,7 @@ class StatusStore:
                 " ORDER BY resolved_at DESC, id LIMIT ?",
                 (since, int(limit)),
             )
-            return self._with_details(tx, [_incident(r) for r in rows])
+            return self._with_details(tx, [incident_from_row(r) for r in rows])
 
     def overlapping(self, start: float, end: float) -> list[Incident]:
         """Incidents that were open at some time in [start, end) (for the uptime bars)."""
@@ -399,7 +358,7 @@ class StatusStore:
                 " (resolved_at IS NULL OR resolved_at >= ?) ORDER BY started_at",
                 (end, start),
             )
-            return [_incident(r) for r in rows]
+            return [incident_from_row(r) for r in rows]
 
     def maintenances(self, since: float) -> list[Maintenance]:
         """Maintenance windows that end after ``since`` (cancelled ones included), soonest first."""
@@ -408,7 +367,7 @@ class StatusStore:
                 f"SELECT {MAINTENANCE_COLUMNS} FROM maintenances WHERE scheduled_until >= ? ORDER BY scheduled_for, id",
                 (since,),
             )
-            return [_maintenance(r) for r in rows]
+            return [maintenance_from_row(r) for r in rows]
 
     def _with_details(self, tx: Tx, incidents: list[Incident]) -> list[Incident]:
         out: list[Incident] = []
@@ -442,34 +401,3 @@ class StatusStore:
                 Incident(**{**incident.__dict__, "updates": updates, "alerts": details})  # frozen: rebuild
             )
         return out
-
-
-def _summary(alertname: str, annotations: Mapping[str, str]) -> str:
-    text = annotations.get("summary") or annotations.get("description") or ""
-    return f"{alertname}: {text}" if text else alertname
-
-
-def _title(payload: WebhookPayload, firing: list[tuple[str, dict[str, str], dict[str, str]]]) -> str:
-    names = sorted({name for name, _, _ in firing})
-    summary = payload.commonAnnotations.get("summary", "")
-    if not summary and len(names) == 1:
-        summary = next((a.get("summary", "") for _, _, a in firing if a.get("summary")), "")
-    title = summary or (names[0] if len(names) == 1 else f"{len(names)} alerts: {', '.join(names)}")
-    return title[:200]
-
-
-def _describe(firing: list[tuple[str, dict[str, str], dict[str, str]]]) -> str:
-    lines = sorted({_summary(name, annotations) for name, _, annotations in firing})
-    more = len(lines) - MAX_UPDATE_LINES
-    shown = lines[:MAX_UPDATE_LINES] + ([f"… and {more} more"] if more > 0 else [])
-    head = "1 alert is firing" if len(firing) == 1 else f"{len(firing)} alerts are firing"
-    return head + ":\n" + "\n".join(shown)
-
-
-def _resolved_text(changed: list[Alert]) -> str:
-    names = sorted({a.alertname for a in changed if a.status == "resolved"})
-    return "All alerts resolved" + (f" ({', '.join(names)})." if names else ".")
-
-
-def impact_status(impact: str) -> str:
-    return IMPACT_STATUS.get(impact, "operational")

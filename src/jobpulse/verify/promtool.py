@@ -79,20 +79,25 @@ def evaluation_steps(group: TestGroup) -> int:
     return int(max(times, default=0.0) // interval) + 1
 
 
-def needed_groups(all_groups: list[dict[str, Any]], test: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rule groups a promtool test group can observe: those holding the alerts it tests, and the groups
-    recording what those (and its PromQL expressions) read, transitively; all of them when in doubt.
+def needed_rules(all_groups: list[dict[str, Any]], test: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rules a promtool test group can observe, in their groups and order: the alerts it tests and the
+    recording rules that those (and its PromQL expressions) read, transitively; all groups when in doubt.
 
-    promtool evaluates every loaded group at every step, so a test of one alert over a day of samples pays for
-    every other group too (the platform example's SLO groups made its day-long KPI tests 10x slower). Groups are
-    evaluated independently, so leaving out the ones nothing observed reads changes no result.
+    promtool evaluates every loaded rule at every step, so a test of one alert over days of samples pays for
+    every other rule too: the platform example's day-long KPI tests were 10x slower with the SLO groups
+    loaded, and an SLO's 30-day budget rules doubled the time of its 3-day ticket test. A rule reads only
+    the series it names (rules of one group see each other's results, and those it reads are kept), so
+    leaving out the rules nothing observed reads changes no result. A template that runs a query, or an
+    expression reading alert state or a selector without a metric name, may read anything: all groups.
     """
-    producers: dict[str, set[int]] = {}
-    for index, group in enumerate(all_groups):
-        for rule in group.get("rules") or []:
+    producers: dict[str, list[tuple[int, int]]] = {}
+    for g, group in enumerate(all_groups):
+        for r, rule in enumerate(group.get("rules") or []):
             name = rule.get("alert") or rule.get("record")
             if isinstance(name, str):
-                producers.setdefault(name, set()).add(index)
+                producers.setdefault(name, []).append((g, r))
+            if "query" in str(rule.get("annotations", "")) + str(rule.get("labels", "")):
+                return all_groups
 
     def reads(expr: str) -> set[str] | None:
         try:
@@ -104,32 +109,33 @@ def needed_groups(all_groups: list[dict[str, Any]], test: dict[str, Any]) -> lis
             return None  # a selector without a metric name, or alert state: anything may matter
         return names
 
-    wanted: set[int] = set()
+    wanted: set[tuple[int, int]] = set()
     pending: list[str] = []
     for case in test.get("alert_rule_test") or []:
         alert = case.get("alertname")
         if alert not in producers:
             return all_groups
-        wanted |= producers[alert]
+        pending.append(alert)
     for case in test.get("promql_expr_test") or []:
         names = reads(str(case.get("expr", "")))
         if names is None:
             return all_groups
         pending += sorted(names)
-    queue = sorted(wanted)
-    while queue or pending:
-        if queue:
-            for rule in all_groups[queue.pop()].get("rules") or []:
-                names = reads(str(rule.get("expr", "")))
-                if names is None:
-                    return all_groups
-                pending += sorted(names)
-        while pending:
-            for index in producers.get(pending.pop(), ()):
-                if index not in wanted:
-                    wanted.add(index)
-                    queue.append(index)
-    return [group for index, group in enumerate(all_groups) if index in wanted]
+    while pending:
+        for g, r in producers.get(pending.pop(), ()):
+            if (g, r) in wanted:
+                continue
+            wanted.add((g, r))
+            names = reads(str(all_groups[g]["rules"][r].get("expr", "")))
+            if names is None:
+                return all_groups
+            pending += sorted(names)
+    out = []
+    for g, group in enumerate(all_groups):
+        rules = [rule for r, rule in enumerate(group.get("rules") or []) if (g, r) in wanted]
+        if rules:
+            out.append({**group, "rules": rules})
+    return out
 
 
 def run_tests(
@@ -152,18 +158,18 @@ def run_tests(
         write_build(result, build_dir)
         rules = (build_dir / result.rule_file).resolve()
         all_groups = yaml.safe_load(rules.read_text())["groups"]
-        subsets: dict[tuple[str, ...], Path] = {}
+        subsets: dict[str, Path] = {}
         jobs: list[tuple[Path, str, int]] = []
         for index, group in enumerate(result.test_groups):
+            candidates = all_groups
             if group.rule_group is not None:
-                # a generated SLO/LLM test needs only its own rule group
-                subset = [g for g in all_groups if g["name"] == group.rule_group] or all_groups
-            else:
-                subset = needed_groups(all_groups, group.body)
-            key = tuple(g["name"] for g in subset)
+                # a generated SLO/LLM test observes only its own rule group
+                candidates = [g for g in all_groups if g["name"] == group.rule_group] or all_groups
+            subset = needed_rules(candidates, group.body)
+            key = dump_yaml({"groups": subset})
             if key not in subsets:
                 subsets[key] = base / f"rules_{len(subsets):03d}.yml"
-                subsets[key].write_text(dump_yaml({"groups": subset}))
+                subsets[key].write_text(key)
             rule_file = subsets[key]
             path = base / f"test_{index:03d}.yml"
             path.write_text(dump_yaml(test_file(str(rule_file), group.evaluation_interval, [group])))
