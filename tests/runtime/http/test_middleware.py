@@ -225,15 +225,145 @@ async def test_route_label_stays_bounded_over_100k_random_paths() -> None:
 
 @pytest.mark.anyio
 async def test_route_templates_past_max_routes_become_other() -> None:
-    # a mount with a path parameter puts the matched prefix (raw values) into root_path: bounded anyway
-    inner = Starlette(routes=[Route("/x", health)])
-    app = Starlette(routes=[Mount("/t/{tenant}", app=inner)])
+    routes = [Route(f"/r{n}/{{x}}", health) for n in range(10)]
     registry = CollectorRegistry()
-    middleware = MetricsMiddleware(app, registry=registry, max_routes=5)
-    for n in range(50):
-        assert (await call(middleware, f"/t/tenant{n}/x")).status == 200
+    middleware = MetricsMiddleware(Starlette(routes=routes), registry=registry, max_routes=5)
+    for n in range(10):
+        assert (await call(middleware, f"/r{n}/1")).status == 200
     paths = {lbl["path"] for lbl, _ in samples(registry)["starlette_requests_total"]}
-    assert len(paths) == 6 and "__other__" in paths
+    assert paths == {f"/r{n}/{{x}}" for n in range(5)} | {"__other__"}
+
+
+# -- mounts and sub-apps: the label is their templates, never the path (issue 18, item 4) ----------------------
+async def item(request: Request) -> Response:
+    return PlainTextResponse("item")
+
+
+class Passthrough:
+    """A plain ASGI middleware around a sub-app (the route tree is found through its ``app``)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+async def raw_files(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"file"})
+
+
+def tenant_app() -> Starlette:
+    sub = Starlette(routes=[Route("/report/{report_id}", item)])
+    shared = Mount("", routes=[Route("/ping", health)])
+    return Starlette(
+        routes=[
+            Route("/users/{user_id}", user),
+            Mount("/t/{tenant}", routes=[Route("/items/{item_id}", item)]),
+            Mount("/org/{org}", routes=[Mount("/sub/{team}", app=sub)]),
+            Mount("/wrapped/{tenant}", app=Passthrough(Starlette(routes=[Route("/x", health)]))),
+            Mount("/files/{bucket}", app=raw_files),
+            Mount("/a/{region}", routes=[shared]),
+            Mount("/b", routes=[shared]),
+        ]
+    )
+
+
+HOSTILE = ["acme", "evil\r\nX-Injected: 1", "%0d%0a", "{tenant}", "..", "a" * 300, "\u202e\x00"]
+
+
+@pytest.mark.anyio
+async def test_mount_path_parameters_never_become_labels() -> None:
+    """Mount("/t/{tenant}") put the client's segment, CR/LF included, in the label: 500 of them used up the
+    route budget and real routes became __other__."""
+    logger = logging.getLogger("test.access.mounts")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = ListHandler()
+    logger.addHandler(handler)
+    registry = CollectorRegistry()
+    app = MetricsMiddleware(tenant_app(), registry=registry, access_log=logger)
+    try:
+        for n in range(600):
+            assert (await call(app, f"/t/{HOSTILE[n % len(HOSTILE)]}{n}/items/{n}")).status == 200
+        assert (await call(app, "/users/7")).status == 200
+    finally:
+        logger.removeHandler(handler)
+    paths = {lbl["path"] for lbl, _ in samples(registry)["starlette_requests_total"]}
+    assert paths == {"/t/{tenant}/items/{item_id}", "/users/{user_id}"}
+    assert value(registry, "starlette_requests_total", path="/t/{tenant}/items/{item_id}") == 600
+    routes = {json.loads(line)["route"] for line in handler.lines}
+    assert routes == {"/t/{tenant}/items/{item_id}", "/users/{user_id}"} and len(handler.lines) == 601
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        ("/org/o{n}/sub/t{n}/report/{n}", "/org/{org}/sub/{team}/report/{report_id}"),  # a sub-app in nested mounts
+        ("/wrapped/w{h}/x", "/wrapped/{tenant}/x"),  # a sub-app behind a plain ASGI middleware
+        ("/files/b{h}/some/key{n}.txt", "/files/{bucket}/{path}"),  # a raw ASGI app: the mount's own template
+        ("/a/eu{h}/ping", "/a/{region}/ping"),  # one router mounted twice: each place its own template
+        ("/b/ping", "/b/ping"),
+        ("/t/x{h}/nowhere", "/t/{tenant}/{path}"),  # nothing matched inside the mount
+    ],
+)
+async def test_mounts_and_sub_apps_are_labelled_by_their_templates(path: str, template: str) -> None:
+    registry = CollectorRegistry()
+    app = MetricsMiddleware(tenant_app(), registry=registry)
+    for n in range(50):
+        await call(app, path.format(h=f"{HOSTILE[n % len(HOSTILE)]}{n}", n=n))
+    assert {lbl["path"] for lbl, _ in samples(registry)["starlette_requests_total"]} == {template}
+
+
+@pytest.mark.anyio
+async def test_fastapi_sub_apps_are_labelled_by_their_templates() -> None:
+    from fastapi import FastAPI
+
+    sub = FastAPI()
+
+    @sub.get("/items/{item_id}")
+    async def read(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    main = FastAPI()
+    main.mount("/tenants/{tenant}", sub)
+    registry = CollectorRegistry()
+    app = MetricsMiddleware(main, registry=registry)
+    for n in range(20):
+        assert (await call(app, f"/tenants/evil\r\n{n}/items/{n}")).status == 200
+    assert {lbl["path"] for lbl, _ in samples(registry)["starlette_requests_total"]} == {
+        "/tenants/{tenant}/items/{item_id}"
+    }
+
+
+@pytest.mark.anyio
+async def test_routes_added_later_are_found_and_unknown_ones_under_a_parameter_are_other(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from jobpulse.runtime.http import routes
+
+    monkeypatch.setattr(routes, "REINDEX_SECONDS", 0.0)
+    starlette = tenant_app()
+    registry = CollectorRegistry()
+    app = MetricsMiddleware(starlette, registry=registry)
+    await call(app, "/users/1")
+    starlette.router.routes.append(Mount("/late/{tenant}", routes=[Route("/y", health)]))
+    await call(app, "/late/t1/y")
+
+    class Opaque:  # hides its sub-app: no `app`, no `routes`
+        def __init__(self) -> None:
+            self._inner = Starlette(routes=[Route("/z", health)])
+
+        async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await self._inner(scope, receive, send)
+
+    starlette.router.routes.append(Mount("/opaque/{tenant}", app=Opaque()))
+    for n in range(20):
+        await call(app, f"/opaque/t{n}/z")
+    paths = {lbl["path"]: v for lbl, v in samples(registry)["starlette_requests_total"]}
+    assert paths == {"/users/{user_id}": 1, "/late/{tenant}/y": 1, "__other__": 20}
 
 
 @pytest.mark.anyio

@@ -13,9 +13,10 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from jobpulse.runtime.asgi import Message, Receive, Scope, Send
 from jobpulse.runtime.http.aggregator import shared_aggregator
 from jobpulse.runtime.http.presets import PRESETS, UNMATCHED, Measure, Preset
+from jobpulse.runtime.http.routes import RouteTemplates
 from jobpulse.runtime.http.sink import Sink
 from jobpulse.runtime.http.spec_sink import SpecSink
-from jobpulse.runtime.labels import OTHER, LabelBudget
+from jobpulse.runtime.labels import OTHER
 
 if TYPE_CHECKING:
     from jobpulse.runtime.metrics import Telemetry
@@ -63,8 +64,7 @@ class MetricsMiddleware:
         self._skip_exact = frozenset(p for p in skip_paths if not p.endswith("/*"))
         self._skip_prefixes = tuple(p[:-1] for p in skip_paths if p.endswith("/*"))
         self.max_routes = max_routes
-        self._templates: dict[object, str] = {}
-        self._route_budget = LabelBudget(max_routes)
+        self._routes = RouteTemplates(app, unmatched=self.unmatched, max_routes=max_routes)
         self._access: logging.Logger | None = (
             access_log if isinstance(access_log, logging.Logger) else ACCESS_LOG if access_log else None
         )
@@ -107,30 +107,9 @@ class MetricsMiddleware:
         return cls(app, preset=Preset("spec", (), unmatched), sink=sink, app_name=app_name, **options)
 
     def route_template(self, scope: Scope) -> str:
-        """The matched route's template, with the templates of enclosing mounts; bounded by ``max_routes``."""
-        route = scope.get("route")
-        if route is None:
-            return self.unmatched
-        if "app_root_path" in scope:  # inside a Mount: the mounts' matched prefix
-            prefix = scope.get("root_path", "")[len(scope["app_root_path"]) :]
-            key: object = (id(route), prefix)
-        else:
-            prefix = ""
-            key = id(route)  # routes define __eq__ without __hash__; they live as long as the app
-        template = self._templates.get(key)
-        if template is not None:
-            return template
-        fmt = getattr(route, "path_format", None) or getattr(route, "path", None)
-        if not isinstance(fmt, str):
-            return self.unmatched
-        # a Mount (no router inside, or nothing matched there) has no endpoint; its own match is
-        # already part of root_path, so its label is "<prefix>/{path}"
-        is_mount = not hasattr(route, "endpoint")
-        template = (prefix + "/{path}" if prefix else fmt) if is_mount else prefix + fmt
-        if not self._route_budget.admit(key):
-            return OVERFLOW
-        self._templates[key] = template
-        return template
+        """The matched route's template, with the templates of enclosing mounts (never the request's path: see
+        :mod:`jobpulse.runtime.http.routes`); bounded by ``max_routes``."""
+        return self._routes.template(scope)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -202,7 +181,7 @@ class MetricsMiddleware:
                     code = 500 if error is not None or not status else status
                     end = _perf()
                 try:
-                    route = self.route_template(scope)
+                    route = self._routes.template(scope)
                 except Exception:
                     route = self.unmatched
                     self._failed()
