@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from jobpulse import Telemetry
@@ -47,6 +47,43 @@ def test_pool_gauges_follow_checkouts(engine: Engine) -> None:
     assert value(registry, "db_pool_checked_out_connections", db="main") == 1
     second.close()
     assert value(registry, "db_pool_checked_out_connections", db="main") == 0
+
+
+@pytest.mark.parametrize("pre_ping", [False, True])
+def test_a_database_outage_does_not_count_down(postgres_server: PostgresServer, pre_ping: bool) -> None:
+    """Issue 17 (the platform demo's db-down): while PostgreSQL is down SQLAlchemy sends ``checkin`` for each
+    connection attempt that failed, without a ``checkout`` before it; counting those down drove the gauge to -289,
+    and the pool exhaustion after the outage never reached 80%."""
+    registry = CollectorRegistry()
+    engine = create_engine(url(postgres_server), pool_size=2, max_overflow=1, pool_pre_ping=pre_ping)
+    instrument_engine(engine, db="main", registry=registry)
+    with engine.connect() as conn:  # a pooled connection, which the outage breaks
+        conn.execute(text("SELECT 1"))
+    postgres_server.shutdown()
+    try:
+        for _ in range(5):
+            with pytest.raises(OperationalError), engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        assert value(registry, "db_pool_checked_out_connections", db="main") == 0
+    finally:
+        postgres_server.start()
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+        assert value(registry, "db_pool_checked_out_connections", db="main") == 1
+    assert value(registry, "db_pool_checked_out_connections", db="main") == 0
+    engine.dispose()
+
+
+def test_connections_out_before_instrumenting_count(engine: Engine) -> None:
+    early = engine.connect()
+    registry = CollectorRegistry()
+    instrument_engine(engine, db="late", registry=registry)
+    assert value(registry, "db_pool_checked_out_connections", db="late") == 1
+    later = engine.connect()
+    assert value(registry, "db_pool_checked_out_connections", db="late") == 2
+    early.close()
+    later.close()
+    assert value(registry, "db_pool_checked_out_connections", db="late") == 0
 
 
 def test_query_durations_by_operation_and_transactions(engine: Engine) -> None:

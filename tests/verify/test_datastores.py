@@ -64,6 +64,25 @@ def test_postgres_needs_its_password_and_is_tcp_loopback_only(postgres_server: P
         psycopg.connect(wrong, connect_timeout=5)
 
 
+def test_postgres_shutdown_keeps_the_data_for_a_restart(postgres_server: PostgresServer) -> None:
+    """An outage (the platform demo's db-down): the same cluster, tables and rows come back on the same port."""
+    port = postgres_server.port
+    with psycopg.connect(postgres_server.dsn, connect_timeout=5) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS outage_survivors (n int)")
+        conn.execute("INSERT INTO outage_survivors VALUES (17)")
+    postgres_server.shutdown()
+    try:
+        assert not postgres_server.running
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(postgres_server.dsn, connect_timeout=2)
+    finally:
+        postgres_server.start()
+    assert postgres_server.port == port
+    with psycopg.connect(postgres_server.dsn, connect_timeout=5) as conn:
+        assert conn.execute("SELECT n FROM outage_survivors").fetchall() == [(17,)]
+        conn.execute("DROP TABLE outage_survivors")
+
+
 def test_postgres_binaries_are_found_outside_path(postgres_bindir: Path) -> None:
     initdb = find_postgres_binary("initdb")
     assert initdb is not None and Path(initdb).name == "initdb"

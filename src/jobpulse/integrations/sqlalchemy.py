@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -129,7 +130,13 @@ class EngineMetrics:
         overflow = getattr(pool, "_max_overflow", 0)
         self.metrics["pool_size"].labels(db=db).set(size)
         self.metrics["pool_max_overflow"].labels(db=db).set(max(0, overflow))
-        self._checked_out.set(pool.checkedout() if hasattr(pool, "checkedout") else 0)
+        #: the pool records checked out now (by id), and connections already out when the engine was instrumented:
+        #: SQLAlchemy also sends ``checkin`` for a connection that failed to connect (never checked out), which
+        #: must not count down (a database outage drove the gauge to -289)
+        self._out: set[int] = set()
+        self._untracked = pool.checkedout() if hasattr(pool, "checkedout") else 0
+        self._out_lock = threading.Lock()
+        self._checked_out.set(self._untracked)
         self._listeners: list[tuple[Any, str, Callable[..., Any]]] = [
             (self.engine, "before_cursor_execute", self._before),
             (self.engine, "after_cursor_execute", self._after),
@@ -190,12 +197,23 @@ class EngineMetrics:
 
     def _checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
         try:
-            self._checked_out.inc()
+            with self._out_lock:
+                new = id(record) not in self._out
+                self._out.add(id(record))
+            if new:
+                self._checked_out.inc()
         except Exception:
             LOGGER.debug("checkout hook failed", exc_info=True)
 
     def _checkin(self, dbapi_connection: Any, record: Any) -> None:
         try:
+            with self._out_lock:
+                if id(record) in self._out:
+                    self._out.discard(id(record))
+                elif self._untracked > 0:  # one that was out before the engine was instrumented
+                    self._untracked -= 1
+                else:  # a connection attempt that failed: it was never checked out
+                    return
             self._checked_out.dec()
         except Exception:
             LOGGER.debug("checkin hook failed", exc_info=True)

@@ -272,6 +272,11 @@ class PostgresServer(ServerProcess):
         lines = (self.datadir / "postmaster.pid").read_text().splitlines()
         return len(lines) >= 8 and lines[7].strip() == "ready" and _port_open(self.port)
 
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Shut down cleanly and keep the cluster: :meth:`start` serves the same data on the same port again (an
+        outage, where :meth:`stop` ends the server and, when it made one, removes its data directory)."""
+        super().stop(timeout)
+
     def stop(self, timeout: float = 10.0) -> None:
         super().stop(timeout)
         if self._own_tmp is not None:
