@@ -202,6 +202,32 @@ async def test_fewer_workers_than_the_minimum_is_degraded(redis_server: RedisSer
     await monitor.aclose()
 
 
+async def test_a_hanging_check_does_not_hold_back_the_heartbeat_gauge(redis_server: RedisServer) -> None:
+    """The background refresh lists heartbeats on its own cadence: a database check that hangs until its timeout
+    (a database going down) would otherwise freeze the gauge, and the workers would look silent."""
+    from jobpulse.runtime.health import CallableCheck, HealthChecker
+
+    async def hangs() -> bool:
+        await asyncio.sleep(1.5)
+        return True
+
+    registry = CollectorRegistry()
+    metric = "worker_last_heartbeat_timestamp_seconds"
+    monitor = HeartbeatMonitor(url=redis_server.url, registry=registry, cache_seconds=0)
+    checker = HealthChecker([CallableCheck("db", hangs, timeout=2.0)], interval=0, registry=None)
+    health = HealthApp(checker, heartbeats=monitor)
+    with Heartbeat("steady", url=redis_server.url, interval=0.05, ttl=5):
+        await health.start(interval=0.05)
+        try:
+            await asyncio.sleep(0.3)
+            seen = registry.get_sample_value(metric, {"worker": "steady"})
+            await asyncio.sleep(0.6)  # the check is still hanging
+            later = registry.get_sample_value(metric, {"worker": "steady"})
+            assert seen is not None and later is not None and later - seen >= 0.3
+        finally:
+            await health.stop()
+
+
 def test_ttl_must_exceed_interval() -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"
     with pytest.raises(ValueError, match="ttl must be longer"):

@@ -247,10 +247,14 @@ class HealthApp:
             await self.heartbeats.aclose()
 
     async def _refresh_forever(self, every: float) -> None:
+        # each on its own cadence: a check that hangs until its timeout (a database going down) does not hold back
+        # the heartbeat gauge, which would then look older than the workers' last beats
+        await asyncio.gather(self._every(every, self._refresh_checks), self._every(every, self._refresh_heartbeats))
+
+    @staticmethod
+    async def _every(every: float, refresh: Callable[[], Awaitable[None]]) -> None:
         while True:
-            # side by side: a check that hangs until its timeout (a database going down) does not hold back the
-            # heartbeat gauge, which would then look older than the workers' last beats
-            await asyncio.gather(self._refresh_checks(), self._refresh_heartbeats())
+            await refresh()
             await asyncio.sleep(every)
 
     async def _refresh_checks(self) -> None:
