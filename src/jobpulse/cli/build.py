@@ -10,6 +10,7 @@ from jobpulse.cli.common import fail, load_or_exit
 from jobpulse.cli.lint import refuse_lint_errors
 from jobpulse.cli.target import target_option
 from jobpulse.compile import compile_spec
+from jobpulse.render.atomic import absolute
 from jobpulse.render.files import NotABuildDirectory, write_build
 from jobpulse.spec.targets import RuleTarget
 
@@ -68,4 +69,4 @@ def build_command(
     if not quiet:
         click.echo(f"built {len(written)} files in {out}")
         for path in written:
-            click.echo(f"  {path.relative_to(out.resolve())}")
+            click.echo(f"  {path.relative_to(absolute(out))}")

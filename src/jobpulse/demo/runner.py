@@ -32,6 +32,7 @@ from jobpulse.demo.scenarios import Scenario
 from jobpulse.demo.server import AppServer
 from jobpulse.demo.stats import JobMetrics, RegistryWindow, Snapshot, Totals, merge, prometheus_snapshot, scrape
 from jobpulse.demo.view import DemoSummary, ViewInfo, render, status_line, summary_lines
+from jobpulse.render.atomic import absolute
 from jobpulse.render.files import write_build
 from jobpulse.spec.model import Spec
 from jobpulse.status import StatusApp
@@ -231,7 +232,7 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
     try:
         # 1. the build: rules, dashboards, docs, alert tests
         result = compile_spec(spec)
-        out = options.out_dir.resolve()
+        out = absolute(options.out_dir)  # not resolve(): the build directory may be a symlink it flips
         summary.build_files = write_build(result, out)
         summary.build_dir = out
         _say(console, f"build: {len(summary.build_files)} files in {out}")

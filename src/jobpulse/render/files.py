@@ -1,14 +1,12 @@
 """Serialise artifacts deterministically and write a build directory atomically.
 
-The whole build is written to a sibling temporary directory first and then swapped in with renames,
-so a failure never leaves a half-written build directory behind.
+The whole build is written to a sibling temporary directory first and then swapped in atomically
+(:mod:`jobpulse.render.atomic`), so a failure or a kill never leaves a half-written build directory, or none.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import yaml
 
 from jobpulse.compile.build import Artifact, BuildResult
 from jobpulse.compile.kubernetes import JsonValue
+from jobpulse.render.atomic import absolute, replace_dir
 
 
 class _Dumper(yaml.SafeDumper):
@@ -89,34 +88,21 @@ def ensure_replaceable(out: Path, marker: str = MARKER, also: tuple[str, ...] = 
 def write_tree(files: dict[str, bytes], out_dir: str | Path, marker: str, note: str) -> list[Path]:
     """Write ``files`` under ``out_dir``, replacing it whole and atomically; returns the written paths.
 
-    Everything is staged in a sibling temporary directory that is then renamed into place (the old
-    directory is renamed away first and restored if that fails), so a failure never leaves a half-written
-    directory behind. ``marker`` is written beside the files so that the next run knows it may replace it.
+    Everything is staged in a sibling temporary directory that is then swapped in (see
+    :mod:`jobpulse.render.atomic`): a failure or a kill at any point leaves the previous directory or the new
+    one, never a half-written one or none, and the next run removes what a killed run left behind. ``marker``
+    is written beside the files so that the next run knows it may replace the directory.
     """
-    out = Path(out_dir).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    out = absolute(out_dir)
+
+    def write(staging: Path) -> None:
         for rel, content in sorted(files.items()):
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
         (staging / marker).write_text(note)
-        if out.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            backup.rmdir()
-            out.replace(backup)
-            try:
-                staging.replace(out)
-            except BaseException:
-                backup.replace(out)
-                raise
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            staging.replace(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+
+    replace_dir(out, write)
     return [out / rel for rel in sorted(files)]
 
 
@@ -126,7 +112,7 @@ def write_build(result: BuildResult, out_dir: str | Path) -> list[Path]:
     A directory is only replaced when it is empty or was written by jobpulse (it holds the marker file),
     so pointing ``-o`` at the wrong directory never deletes anything.
     """
-    out = Path(out_dir).resolve()
+    out = absolute(out_dir)
     ensure_replaceable(out)
     note = "written by jobpulse build; the whole directory is replaced on each build\n"
     return write_tree(render_all(result), out, MARKER, note)

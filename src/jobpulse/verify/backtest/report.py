@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from jobpulse.render.atomic import absolute
 from jobpulse.render.files import ensure_replaceable, write_tree
 from jobpulse.verify.backtest.plots import slo_plot, timeline
 from jobpulse.verify.backtest.rollout_report import rollout_json, rollout_markdown, rollout_plot
@@ -247,6 +248,6 @@ REPORT_MARKER = ".jobpulse-backtest"
 def write_report(files: dict[str, bytes], out_dir: Path) -> list[Path]:
     """Write the report under ``out_dir``, replacing it whole and atomically (a directory jobpulse did not
     write — no marker, no earlier ``report.json`` — is refused, never deleted)."""
-    out = out_dir.resolve()
+    out = absolute(out_dir)
     ensure_replaceable(out, REPORT_MARKER, also=("report.json",))
     return write_tree(files, out, REPORT_MARKER, "written by jobpulse backtest; replaced whole on each run\n")
