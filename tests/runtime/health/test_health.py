@@ -348,3 +348,44 @@ async def test_no_case_of_the_table_reaches_the_detailed_health_endpoint() -> No
     for i, (name, _, fragments) in enumerate(CASES):
         for dependency in (f"dep{i}", f"up{i}"):
             assert leaked(dependencies[dependency]["message"], fragments) == [], (name, dependencies[dependency])
+
+
+# --- auth: the same bearer token as /metrics on detailed and the workers, never on liveness (issue 18, item 8) -----
+async def test_a_token_protects_detailed_and_the_workers_but_not_liveness_or_readiness() -> None:
+    checker = HealthChecker([CallableCheck("db", Counter(ConnectionError("db.internal refused")))], registry=None)
+    app = HealthApp(checker, token="s3cret-health-token")
+    private = ["/health/detailed", "/health/workers", "/health/workers/w1", "/detailed", "/workers"]
+    async with client(app) as http:
+        assert (await http.get("/health")).status_code == 200
+        assert (await http.get("/health/ready")).status_code == 503  # open: the probe sees the dependency down
+        for path in private:
+            for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "Basic s3cret-health-token"}):
+                response = await http.get(path, headers=headers)
+                assert response.status_code == 401, (path, headers)
+                assert response.json() == {"error": "unauthorized"}
+                assert response.headers["www-authenticate"] == 'Bearer realm="health"'
+                assert "db.internal" not in response.text
+        for scheme in ("Bearer", "bearer", "BEARER"):
+            detailed = await http.get("/health/detailed", headers={"authorization": f"{scheme} s3cret-health-token"})
+            assert detailed.status_code == 503 and detailed.json()["dependencies"]["db"]["status"] == "down"
+        workers = await http.get("/health/workers", headers={"authorization": "Bearer s3cret-health-token"})
+        assert workers.status_code == 404  # authorised; no heartbeat monitor configured
+        assert (await http.post("/health/detailed")).status_code == 405
+
+
+async def test_the_token_guards_the_starlette_routes_too() -> None:
+    app = HealthApp(HealthChecker([CallableCheck("db", Counter())], registry=None), token="tok-1234")
+    starlette = Starlette(routes=app.routes("/api/v1/health", workers_prefix="/api/v1/workers"))
+    async with client(starlette) as http:
+        assert (await http.get("/api/v1/health")).status_code == 200
+        assert (await http.get("/api/v1/health/ready")).status_code == 200
+        for path in ("/api/v1/health/detailed", "/api/v1/health/workers", "/api/v1/workers/w1/heartbeat"):
+            assert (await http.get(path)).status_code == 401, path
+        ok = await http.get("/api/v1/health/detailed", headers={"authorization": "Bearer tok-1234"})
+        assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("token", ["", "   ", "tok en", "tok\n"])
+def test_an_empty_or_malformed_health_token_is_a_configuration_error(token: str) -> None:
+    with pytest.raises(ValueError, match="health token"):
+        HealthApp(None, token=token)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import threading
 import zlib
 from typing import Any
@@ -11,6 +10,7 @@ import anyio.to_thread
 
 from jobpulse.runtime.asgi import Message, Receive, Scope, Send
 from jobpulse.runtime.asgi import lifespan as _lifespan
+from jobpulse.runtime.bearer import BearerToken
 from jobpulse.runtime.exposition.negotiate import Format, gzip_accepted, name_filter, negotiate
 from jobpulse.runtime.exposition.render import Renderer
 
@@ -40,20 +40,14 @@ class MetricsApp:
         gzip_level: int = GZIP_LEVEL,
         release_gil_every: float | None = 0.0005,
     ) -> None:
-        if token is not None:
-            if not isinstance(token, str) or not token.strip():
-                raise ValueError(
-                    "MetricsApp: the metrics token is empty; pass token=None to serve /metrics without "
-                    "authentication, or set the token (is METRICS_TOKEN set?)"
-                )
-            if token != token.strip() or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in token):
-                raise ValueError("MetricsApp: the metrics token must not contain spaces or control characters")
+        self._token = (
+            BearerToken(token, what="MetricsApp: the metrics token", env="METRICS_TOKEN") if token is not None else None
+        )
         if not 0 <= gzip_level <= 9:
             raise ValueError(f"MetricsApp: gzip_level must be between 0 and 9, not {gzip_level}")
         self.registry = registry
         self.renderer = Renderer(registry, release_gil_every=release_gil_every)
         self.gzip_level = gzip_level
-        self._token = token.encode() if token is not None else None
         self._gzip_lock = threading.Lock()
         self._last_gzip: tuple[bytes, bytes] = (b"", b"")
 
@@ -70,7 +64,7 @@ class MetricsApp:
         if method not in ("GET", "HEAD"):
             await _plain(send, 405, b"method not allowed\n", [(b"allow", b"GET, HEAD")])
             return
-        if self._token is not None and not self._authorized(headers.get(b"authorization", b"")):
+        if self._token is not None and not self._token.allows(headers.get(b"authorization", b"")):
             await _plain(send, 401, b"unauthorized\n", [(b"www-authenticate", b'Bearer realm="metrics"')])
             return
         try:
@@ -88,14 +82,6 @@ class MetricsApp:
         response_headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": 200, "headers": response_headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
-
-    def _authorized(self, header: bytes) -> bool:
-        """``Bearer <token>``, the scheme word in any case (RFC 7235), the token compared in constant time."""
-        scheme, _, credentials = header.strip().partition(b" ")
-        if scheme.lower() != b"bearer":
-            return False
-        assert self._token is not None
-        return hmac.compare_digest(credentials.strip(b" \t"), self._token)
 
     def _body(self, fmt: Format, names: frozenset[str] | None, compress: bool) -> bytes:
         """Render (in a worker thread), then gzip if asked; an unchanged body reuses the last compressed one."""

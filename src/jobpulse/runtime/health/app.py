@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from jobpulse.extras import require
 from jobpulse.redaction import redact_value, sanitize_message
 from jobpulse.runtime.asgi import Receive, Scope, Send, lifespan
+from jobpulse.runtime.bearer import BearerToken
 from jobpulse.runtime.health.checker import CheckResult, HealthChecker, overall
 
 if TYPE_CHECKING:
@@ -35,6 +36,10 @@ class HealthApp:
 
     The workers endpoint says ``ok`` only when at least ``min_workers`` workers (and every worker the monitor
     expects) are beating, ``degraded`` (200) with fewer, ``down`` (503) with none. ``now`` is the workers' clock.
+
+    With ``token``, ``/health/detailed`` and the worker endpoints (dependency messages, worker ids and pids) answer
+    401 unless the request carries ``Authorization: Bearer <token>``, as ``/metrics`` does; liveness and readiness
+    stay open for probes. An empty token raises ``ValueError`` (``token=None``: no authentication).
     """
 
     def __init__(
@@ -46,9 +51,13 @@ class HealthApp:
         version: str | None = None,
         min_workers: int = 1,
         now: Callable[[], float] = time.time,
+        token: str | None = None,
     ) -> None:
         if min_workers < 0:
             raise ValueError("min_workers must not be negative")
+        self._token = (
+            None if token is None else BearerToken(token, what="HealthApp: the health token", env="HEALTH_TOKEN")
+        )
         self.checker = checker
         self.heartbeats = heartbeats
         self.min_workers = min_workers
@@ -124,7 +133,7 @@ class HealthApp:
 
     async def detailed(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Every dependency with status, latency and a sanitised message."""
-        if not await _allowed(scope, send):
+        if not await self._private(scope, send):
             return
         try:
             results = await self._results()
@@ -148,7 +157,7 @@ class HealthApp:
 
     async def workers(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Workers whose heartbeat has not expired."""
-        if not await _allowed(scope, send):
+        if not await self._private(scope, send):
             return
         if self.heartbeats is None:
             await _json(scope, send, 404, {"error": "worker heartbeats are not configured"})
@@ -173,7 +182,7 @@ class HealthApp:
         await self._worker(scope, send, worker_id)
 
     async def _worker(self, scope: Scope, send: Send, worker_id: str) -> None:
-        if not await _allowed(scope, send):
+        if not await self._private(scope, send):
             return
         if self.heartbeats is None:
             await _json(scope, send, 404, {"error": "worker heartbeats are not configured"})
@@ -193,6 +202,18 @@ class HealthApp:
             await _json(scope, send, 404, {"error": "unknown worker", "worker": worker_id, "status": "offline"})
             return
         await _json(scope, send, 200, _beat_json(beat, self.now()))
+
+    async def _private(self, scope: Scope, send: Send) -> bool:
+        """GET/HEAD only, and with ``token`` the right bearer token (else 405 or 401 has been sent)."""
+        if not await _allowed(scope, send):
+            return False
+        if self._token is None:
+            return True
+        for key, value in scope.get("headers", ()):
+            if key.lower() == b"authorization" and self._token.allows(value):
+                return True
+        await _json(scope, send, 401, {"error": "unauthorized"}, [(b"www-authenticate", b'Bearer realm="health"')])
+        return False
 
     async def _results(self) -> list[CheckResult]:
         return [] if self.checker is None else await self.checker.results()
