@@ -20,11 +20,12 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from jobpulse.runtime.asgi import Receive, Scope, Send, lifespan
 from jobpulse.spec.wire_status import StatusPage
 from jobpulse.status.feed import render_feed
 from jobpulse.status.model import iso, parse_time
@@ -43,10 +44,6 @@ from jobpulse.status.webhook import PayloadError, parse_payload
 
 __all__ = ["MAX_BODY_BYTES", "StatusApp"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 LOGGER = logging.getLogger("jobpulse.status")
 PAGE_HISTORY = 25  # resolved incidents on the HTML page; /status/history has up to 1000
@@ -166,7 +163,7 @@ class StatusApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -437,13 +434,3 @@ async def _json(
     if scope.get("method") in ("GET", "HEAD"):
         headers.append((b"access-control-allow-origin", b"*"))  # public data, as Statuspage serves it
     await _send(scope, send, status, body, headers)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
