@@ -157,6 +157,9 @@ def test_worker_processes_record_every_task_and_the_collector_sees_the_backlog(
             # the task's error counter is incremented just after its duration is observed
             and total(worker_samples(), "luneo_renders_error_total")
             == total(worker_samples(), "luneo_render_duration_seconds_count", status="error")
+            # the workers refresh the cost window's gauge every 0.5 s
+            and total(worker_samples(), "luneo_ai_cost_current_cents", time_window="1h")
+            == pytest.approx(total(worker_samples(), "luneo_openai_cost_cents"))
         ),
         what="6 renders and 3 conversions finished in the workers",
     )

@@ -1,4 +1,4 @@
-"""`jobpulse test` loads only the rules a test can observe (jobpulse.verify.promtool.needed_rules)."""
+"""`jobpulse test` loads only the rules a test can observe (needed_rules), and runs the tests selected (shard, -k)."""
 
 from __future__ import annotations
 
@@ -64,3 +64,46 @@ def test_in_doubt_every_group_is_loaded() -> None:
         {"name": "q", "rules": [{"alert": "Q", "expr": "up == 0", "annotations": {"d": '{{ query "slo:ratio" }}'}}]},
     ]
     assert needed_rules(queries, {"alert_rule_test": [{"alertname": "Q"}]}) is queries
+
+
+# --- jobpulse test --shard I/N and -k TEXT --------------------------------------------------------------
+
+
+def test_shards_run_every_test_once_with_balanced_evaluation_steps() -> None:
+    from jobpulse.compile import compile_spec
+    from jobpulse.spec.load import load_spec
+    from jobpulse.verify.promtool import evaluation_steps, shard
+    from tests.helpers import ROOT
+
+    groups = compile_spec(load_spec(ROOT / "examples" / "platform" / "jobpulse.yaml")).test_groups
+    parts = [shard(groups, i, 3) for i in (1, 2, 3)]
+    names = [g.name for part in parts for g in part]
+    assert sorted(names) == sorted(g.name for g in groups) and len(set(names)) == len(groups)
+    steps = [sum(evaluation_steps(g) for g in part) for part in parts]
+    assert max(steps) - min(steps) <= max(evaluation_steps(g) for g in groups), steps
+    assert parts == [shard(groups, i, 3) for i in (1, 2, 3)]  # deterministic
+    for part in parts:  # each shard keeps the spec's order
+        assert [g.name for g in part] == [g.name for g in groups if g in part]
+
+
+def test_cli_selects_tests_by_name_and_refuses_bad_selections(promtool: str) -> None:
+    from click.testing import CliRunner
+
+    from jobpulse.cli.test import test_command
+    from tests.helpers import PREVIEW_SPEC
+
+    result = CliRunner().invoke(test_command, [str(PREVIEW_SPEC), "-k", "STAYS SILENT", "-k", "warns"])
+    assert result.exit_code == 0, result.output
+    ran = [
+        line for line in result.output.splitlines() if line.startswith(("ok   ", "FAIL ")) and "check rules" not in line
+    ]
+    assert ran and all("stays silent" in line or "warns" in line for line in ran)
+    assert f"running {len(ran)} of " in result.output
+    for args, message in (
+        (["-k", "no test is called this"], "no test's name contains 'no test is called this'"),
+        (["--shard", "4/3"], "expected I/N with 1 <= I <= N"),
+        (["--shard", "two"], "expected I/N"),
+    ):
+        result = CliRunner().invoke(test_command, [str(PREVIEW_SPEC), *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output, result.output

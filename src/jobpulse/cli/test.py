@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -15,7 +16,7 @@ from jobpulse.cli.common import EXIT_PROBLEMS, fail, load_or_exit
 from jobpulse.compile import compile_spec
 from jobpulse.render.files import write_build
 from jobpulse.verify.binaries import MissingBinaryError
-from jobpulse.verify.promtool import PARALLEL, TestResult, check_rules, run_tests
+from jobpulse.verify.promtool import PARALLEL, TestResult, check_rules, run_tests, shard
 
 #: the slowest tests named at the end (with their evaluation steps: what makes a promtool test slow)
 SLOWEST = 5
@@ -69,10 +70,31 @@ def _slowest(results: list[TestResult]) -> list[str]:
     return [f"  {r.seconds:6.1f}s  {r.name} ({r.steps} evaluation steps)" for r in ranked]
 
 
+def _parse_shard(text: str) -> tuple[int, int]:
+    index, sep, count = text.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or not 1 <= int(index) <= int(count):
+        raise click.UsageError(f"--shard {text!r}: expected I/N with 1 <= I <= N, e.g. 2/3")
+    return int(index), int(count)
+
+
 @click.command("test")
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-v", "--verbose", is_flag=True, help="Show promtool's output for passing tests too.")
-def test_command(spec: Path, verbose: bool) -> None:
+@click.option(
+    "-k",
+    "--match",
+    "matches",
+    multiple=True,
+    metavar="TEXT",
+    help="Run only the tests whose name contains TEXT (case-insensitive; repeat for any of several).",
+)
+@click.option(
+    "--shard",
+    "shard_spec",
+    metavar="I/N",
+    help="Run shard I of N: the tests split into N parts of about equal evaluation time (for N CI jobs).",
+)
+def test_command(spec: Path, verbose: bool, matches: tuple[str, ...], shard_spec: str | None) -> None:
     """Check SPEC's generated rules and run its alert tests with promtool.
 
     Each test prints its line as it ends (a progress bar on a terminal names the ones running); the
@@ -81,8 +103,19 @@ def test_command(spec: Path, verbose: bool) -> None:
     import tempfile
 
     console = Console(highlight=False)
+    shard_of = _parse_shard(shard_spec) if shard_spec else None
     model = load_or_exit(spec)
     result = compile_spec(model)
+    every = len(result.test_groups)
+    selected = result.test_groups
+    if matches:
+        wanted = [m.casefold() for m in matches]
+        selected = [g for g in selected if any(m in g.name.casefold() for m in wanted)]
+        if not selected:
+            fail(f"no test's name contains {' or '.join(repr(m) for m in matches)} (of {every} tests)")
+    if shard_of is not None:
+        selected = shard(selected, *shard_of)
+    result = replace(result, test_groups=selected)
     started = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="jobpulse-check-") as tmp:
@@ -94,11 +127,15 @@ def test_command(spec: Path, verbose: bool) -> None:
         click.echo(f"ok   promtool check rules ({result.rule_file})")
         for note in result.notes:
             click.echo(f"note {note}")
+        if not result.test_groups and every:
+            click.echo(f"shard {shard_spec} has none of the {every} tests: nothing to run")
+            sys.exit(0)
         if not result.test_groups:
             click.echo("no alert tests in the spec: add a `tests:` section (promtool's format) or an SLO")
             sys.exit(EXIT_PROBLEMS)
         total = len(result.test_groups)
-        click.echo(f"running {total} tests with promtool, {PARALLEL} at a time")
+        part = "" if total == every else f" of {every}" + (f" (shard {shard_spec})" if shard_spec else "")
+        click.echo(f"running {total}{part} tests with promtool, {PARALLEL} at a time")
         report = _Report(console, total, verbose=verbose)
         with report.progress:
             results = run_tests(result, on_start=report.started, on_result=report.finished)

@@ -79,6 +79,24 @@ def evaluation_steps(group: TestGroup) -> int:
     return int(max(times, default=0.0) // interval) + 1
 
 
+def shard(groups: list[TestGroup], index: int, count: int) -> list[TestGroup]:
+    """Shard ``index`` (1-based) of ``count``: the tests split so each shard has about as many evaluation steps.
+
+    Longest first, each to the shard with the fewest steps so far (ties: the lower shard), then in the spec's
+    order; deterministic, so ``--shard 1/3``, ``2/3`` and ``3/3`` on three machines run every test once.
+    """
+    if not 1 <= index <= count:
+        raise ValueError(f"shard {index}/{count}: the index must be from 1 to {count}")
+    load = [0] * count
+    owner: dict[int, int] = {}
+    ranked = sorted(range(len(groups)), key=lambda i: (-evaluation_steps(groups[i]), i))
+    for i in ranked:
+        target = min(range(count), key=lambda s: (load[s], s))
+        owner[i] = target
+        load[target] += evaluation_steps(groups[i])
+    return [group for i, group in enumerate(groups) if owner[i] == index - 1]
+
+
 def needed_rules(all_groups: list[dict[str, Any]], test: dict[str, Any]) -> list[dict[str, Any]]:
     """The rules a promtool test group can observe, in their groups and order: the alerts it tests and the
     recording rules that those (and its PromQL expressions) read, transitively; all groups when in doubt.
