@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ import random
 import re
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -41,7 +43,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -57,18 +60,50 @@ from jobpulse.runtime.health import HealthApp, HealthChecker
 from jobpulse.runtime.heartbeat import Heartbeat, HeartbeatMonitor
 from jobpulse.runtime.http import MetricsMiddleware
 from jobpulse.status import StatusApp, StatusService
+from jobpulse.verify.timescale import SpeedClock
 
 __all__ = ["FAULT_SCENARIOS", "SPEC_PATH", "Faults", "Platform", "create_app"]
 
 SPEC_PATH = Path(__file__).with_name("jobpulse.yaml")
 API = "/api/v1"
 HEALTH = API + "/health"
-FAULT_SCENARIOS = ("healthy", "failure-spike", "slow", "stall")
-#: probability that a job fails / that an AI generation request fails upstream, per scenario (healthy: inside the
-#: 99.5% workers-availability SLO)
-JOB_FAIL_RATE = {"healthy": 0.002, "failure-spike": 0.35, "slow": 0.002, "stall": 0.002}
-API_FAIL_RATE = {"healthy": 0.0, "failure-spike": 0.15, "slow": 0.0, "stall": 0.0}
-SLOWDOWN = {"slow": 10.0}
+FAULT_SCENARIOS = (
+    "healthy",
+    "failure-spike",
+    "api-errors",
+    "slow",
+    "stall",
+    "scheduler-lag",
+    "scheduler-failures",
+    "scheduler-down",
+    "db-down",
+    "pool-exhaustion",
+    "slow-queries",
+    "memory-pressure",
+    "cpu-hog",
+    "disk-full",
+)
+#: probability that a job fails (healthy: inside the 99.5% workers-availability SLO), that a scheduled job fails,
+#: and that an API request answers 503, per scenario (scenarios not listed: healthy's)
+JOB_FAIL_RATE = {"failure-spike": 0.35}
+SCHEDULED_FAIL_RATE = {"failure-spike": 0.35}
+#: scheduler-failures: every run of this schedule fails (the billing provider rejects the sync): about a quarter of
+#: the scheduled runs, always the same share, so the success rate stays below 90% instead of wandering around it
+FAILING_SCHEDULE = "billing_sync"
+API_FAIL_RATE = {"api-errors": 0.15}
+HEALTHY_JOB_FAIL_RATE = 0.002
+#: scheduler-lag: every run is enqueued this late (the scheduler waits on a lock)
+SCHEDULER_DELAY = 360.0
+#: slow-queries: this many reporting queries run at a time, each taking this long (a missing index)
+SLOW_QUERIES, SLOW_QUERY_SECONDS = 4, 1.5
+#: memory-pressure and disk-full fill this share of the memory limit and of the data quota
+PRESSURE = 0.92
+#: the engine's pool, and the connections of it that pool-exhaustion keeps checked out (85%: three left to work with)
+POOL_SIZE, POOL_OVERFLOW = 10, 10
+LEAKED_CONNECTIONS = 17
+#: cpu-hog: threads hashing in a loop until the process uses this many cores (more threads on a busy machine, where
+#: each gets a small share of a core), at most CPU_HOG_MAX_THREADS
+CPU_HOG_CORES, CPU_HOG_MAX_THREADS = 1.0, 12
 #: recurring jobs: name -> every N seconds (multiplied by ``schedule_scale``)
 SCHEDULES = {"digest": 10.0, "cleanup": 15.0, "billing_sync": 20.0}
 REVENUE_PER_GENERATION_USD = 0.05
@@ -89,12 +124,23 @@ SCHEMA = (
 
 
 class Faults:
-    """How the platform misbehaves; change ``scenario`` at runtime to switch."""
+    """How the platform misbehaves; change ``scenario`` at runtime to switch (``on_change`` callbacks then take
+    a dependency down or bring it back: the database, the connection pool, memory, CPU, disk)."""
 
-    def __init__(self, scenario: str = "healthy", *, time_scale: float = 1.0, rng: random.Random | None = None):
+    def __init__(
+        self,
+        scenario: str = "healthy",
+        *,
+        time_scale: float = 1.0,
+        rng: random.Random | None = None,
+        clock: SpeedClock | None = None,
+    ):
+        self.on_change: list[Any] = []  # callables (old, new) run when the scenario changes
         self.scenario = scenario
         self.time_scale = time_scale
         self.rng = rng or random.Random()
+        #: the app's time: simulated work sleeps on it and the metrics measure with it (tests run it faster)
+        self.clock = clock or SpeedClock()
 
     @property
     def scenario(self) -> str:
@@ -104,20 +150,25 @@ class Faults:
     def scenario(self, value: str) -> None:
         if value not in FAULT_SCENARIOS:
             raise ValueError(f"unknown fault scenario {value!r}; choose from {', '.join(FAULT_SCENARIOS)}")
+        old = getattr(self, "_scenario", None)
         self._scenario = value
+        for callback in list(self.on_change):
+            callback(old, value)
 
     @property
     def stalled(self) -> bool:
         return self._scenario == "stall"
 
     def work_seconds(self, low: float, high: float) -> float:
-        return self.rng.uniform(low, high) * SLOWDOWN.get(self._scenario, 1.0) * self.time_scale
+        """Virtual seconds of simulated work (sleep them on ``clock``)."""
+        return self.rng.uniform(low, high) * self.time_scale
 
-    def job_fails(self) -> bool:
-        return self.rng.random() < JOB_FAIL_RATE[self._scenario]
+    def job_fails(self, scheduled: bool = False) -> bool:
+        rates = SCHEDULED_FAIL_RATE if scheduled else JOB_FAIL_RATE
+        return self.rng.random() < rates.get(self._scenario, HEALTHY_JOB_FAIL_RATE)
 
     def api_fails(self) -> bool:
-        return self.rng.random() < API_FAIL_RATE[self._scenario]
+        return self.rng.random() < API_FAIL_RATE.get(self._scenario, 0.0)
 
 
 class JobFailed(Exception):
@@ -142,6 +193,141 @@ class WorkerState:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
+class Pressure:
+    """What the resource scenarios hold while they last: leaked pool connections, a memory ballast, CPU burners, a
+    file filling the data quota, a stopped database. ``changed`` may be called from any thread (the scenario
+    setter); the work happens on the platform's event loop."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.connections: list[Any] = []
+        self.ballast: bytearray | None = None
+        self.burn = threading.Event()
+        self.burners: list[threading.Thread] = []
+        self.database: Any = None  # the PostgresServer the app started, when it did (db-down stops it)
+        self.reports: list[asyncio.Task[None]] = []
+        self.lock = asyncio.Lock()
+        #: the scenario whose resources are held now (the last change applied)
+        self.applied = "healthy"
+
+    def changed(self, old: str | None, new: str) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed() and old != new:
+            loop.call_soon_threadsafe(lambda: loop.create_task(self.apply(old, new)))
+
+    async def apply(self, old: str | None, new: str) -> None:
+        async with self.lock:
+            try:
+                if old is not None:
+                    await self._release(old)
+                await self._take(new)
+            except Exception:
+                LOGGER.exception("scenario %s -> %s: the resources could not be switched", old, new)
+                raise
+            self.applied = new
+
+    async def _take(self, scenario: str) -> None:
+        platform = self.platform
+        if scenario == "pool-exhaustion":
+            for _ in range(LEAKED_CONNECTIONS):
+                self.connections.append(await platform.engine.connect())
+        elif scenario == "memory-pressure":
+            wanted = int(PRESSURE * platform.memory_limit - _rss_bytes())
+            size = max(0, min(wanted, 1 << 30))  # never more than 1 GiB, whatever the limit
+            ballast = bytearray(size)
+            ballast[::4096] = b"\x01" * len(range(0, size, 4096))  # touch every page: resident, not just reserved
+            self.ballast = ballast
+        elif scenario == "cpu-hog":
+            self.burn.set()
+            self.burners = [threading.Thread(target=self._hog, name="cpu-hog", daemon=True)]
+            self.burners[0].start()
+        elif scenario == "disk-full" and platform.disk_quota_bytes is not None:
+            size, available = platform.disk_usage()
+            fill = int(available - (1 - PRESSURE) * size)
+            if fill > 0:
+                await asyncio.to_thread(_fill, platform.data_dir / "ballast.bin", fill)
+        elif scenario == "db-down" and self.database is not None:
+            await asyncio.to_thread(self.database.shutdown)  # the data stays for the restart
+        elif scenario == "slow-queries":
+            self.reports = [asyncio.create_task(self._report(), name=f"slow-report-{n}") for n in range(SLOW_QUERIES)]
+
+    async def _report(self) -> None:
+        """A reporting query without its index: a slow statement, again and again, while slow-queries lasts."""
+        while True:
+            try:
+                async with self.platform.engine.connect() as conn:
+                    await conn.execute(
+                        text("SELECT pg_sleep(:s), (SELECT count(*) FROM posts WHERE body LIKE '%report%')"),
+                        {"s": SLOW_QUERY_SECONDS},
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await asyncio.sleep(0.5)
+
+    async def _release(self, scenario: str) -> None:
+        if scenario == "pool-exhaustion":
+            connections, self.connections = self.connections, []
+            for conn in connections:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+        elif scenario == "memory-pressure":
+            self.ballast = None
+        elif scenario == "cpu-hog":
+            self.burn.clear()
+            for thread in self.burners:
+                await asyncio.to_thread(thread.join, 5)
+            self.burners = []
+        elif scenario == "disk-full":
+            (self.platform.data_dir / "ballast.bin").unlink(missing_ok=True)
+        elif scenario == "db-down" and self.database is not None:
+            await asyncio.to_thread(self.database.start)
+        elif scenario == "slow-queries":
+            reports, self.reports = self.reports, []
+            for task in reports:
+                task.cancel()
+            await asyncio.gather(*reports, return_exceptions=True)
+
+    def _hog(self) -> None:
+        """Burner threads: one more each quarter second while the process uses under CPU_HOG_CORES cores."""
+        burners: list[threading.Thread] = []
+        cores = 0.0
+        try:
+            while self.burn.is_set():
+                if cores < CPU_HOG_CORES and len(burners) < CPU_HOG_MAX_THREADS:
+                    burners.append(threading.Thread(target=self._burn, name=f"cpu-hog-{len(burners)}", daemon=True))
+                    burners[-1].start()
+                before, started = _cpu_seconds(), time.monotonic()
+                time.sleep(0.25)
+                cores = (_cpu_seconds() - before) / (time.monotonic() - started)
+        finally:
+            for burner in burners:
+                burner.join(5)
+
+    def _burn(self) -> None:
+        while self.burn.is_set():
+            # hashlib releases the GIL for the whole block (~2.5 ms of CPU): a core each, and the event loop keeps
+            # running; one shared block, so four burners hold 1 MiB, not a share of the memory limit
+            hashlib.sha256(_BURN_BLOCK).digest()
+
+
+DEFAULT_QUOTA = 256 << 20
+_BURN_BLOCK = bytes(1 << 20)
+
+
+@contextlib.contextmanager
+def _private_dir(prefix: str) -> Any:
+    with tempfile.TemporaryDirectory(prefix=prefix) as name:
+        yield Path(name)
+
+
+def _fill(path: Path, size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as file:
+        os.posix_fallocate(file.fileno(), 0, size)
+
+
 class Platform:
     """The workers, the scheduler and the sampler around one database engine and one work queue."""
 
@@ -157,21 +343,27 @@ class Platform:
         scheduler_tick: float = 0.5,
         schedule_scale: float = 1.0,
         sample_interval: float = 2.0,
-        memory_limit_bytes: int = 1 << 30,
+        memory_limit_bytes: int = 512 << 20,
         data_dir: Path | None = None,
+        disk_quota_bytes: int | None = None,
     ) -> None:
         self.telemetry = telemetry
         self.engine = engine
         self.redis_url = redis_url
         self.faults = faults
-        self.tracker = telemetry.job("work")
+        self.clock = faults.clock
+        self.tracker = telemetry.job("work", clock=self.clock.time)
         self.queue: asyncio.Queue[WorkItem] = asyncio.Queue()
-        self.heartbeat_interval = heartbeat_interval
-        self.scheduler_tick = scheduler_tick
+        # heartbeats and the scheduler's tick in the app's time: a 5 s beat stays 5 s whatever the clock's speed
+        self.heartbeat_interval = max(0.05, self.clock.real(heartbeat_interval))
+        self.scheduler_tick = max(0.02, min(scheduler_tick, self.clock.real(scheduler_tick)))
         self.schedules = {name: every * schedule_scale for name, every in SCHEDULES.items()}
         self.sample_interval = sample_interval
         self.memory_limit_bytes = memory_limit_bytes
         self.data_dir = data_dir or Path(tempfile.gettempdir())
+        #: the data volume's quota: with one, the disk gauges are the quota and what the data directory holds
+        self.disk_quota_bytes = disk_quota_bytes
+        self.pressure = Pressure(self)
         self.workers = [self._worker_state(f"worker-{n}") for n in range(max(1, workers))]
         self._tasks: list[asyncio.Task[None]] = []
         self._cpu_seen = 0.0
@@ -192,16 +384,21 @@ class Platform:
         def info() -> dict[str, Any]:
             return {"jobs_processed": state.processed, "current_job": state.current or ""}
 
-        beat = Heartbeat(worker_id, url=self.redis_url, interval=self.heartbeat_interval, info=info)
+        beat = Heartbeat(
+            worker_id, url=self.redis_url, interval=self.heartbeat_interval, info=info, clock=self.clock.time
+        )
         state = WorkerState(worker_id, beat)
         return state
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
+        self.pressure.loop = asyncio.get_running_loop()
+        self.faults.on_change.append(self.pressure.changed)
+        self.pressure.applied = "healthy"
         async with self.engine.begin() as conn:
             for statement in SCHEMA:
                 await conn.execute(text(statement))
-        self.m_tick.set(time.time())
+        self.m_tick.set(self.clock.time())
         for state in self.workers:
             state.tasks = [
                 # remove=False: a worker that dies leaves its heartbeat to expire; stop() removes it
@@ -212,9 +409,15 @@ class Platform:
             asyncio.create_task(self._schedule(), name="scheduler"),
             asyncio.create_task(self._sample(), name="sampler"),
         ]
+        if self.faults.scenario != "healthy":  # started in a scenario (jobpulse demo --scenario): take its resources
+            await self.pressure.apply("healthy", self.faults.scenario)
         LOGGER.info("platform started: %d workers, schedules %s", len(self.workers), self.schedules)
 
     async def stop(self) -> None:
+        if self.pressure.changed in self.faults.on_change:
+            self.faults.on_change.remove(self.pressure.changed)
+        async with self.pressure.lock:
+            await self.pressure._release(self.faults.scenario)  # connections back, ballast freed, database up
         tasks = self._tasks + [t for state in self.workers for t in state.tasks]
         for task in tasks:
             task.cancel()
@@ -289,7 +492,7 @@ class Platform:
         item.tracked.start()
         schedule = item.payload.get("schedule")
         if item.scheduled_at is not None and schedule:
-            self.m_lag.observe(max(0.0, time.time() - item.scheduled_at), schedule=schedule)
+            self.m_lag.observe(max(0.0, self.clock.time() - item.scheduled_at), schedule=schedule)
         try:
             await self._execute(item)
         except Exception as exc:
@@ -305,7 +508,7 @@ class Platform:
 
     async def _execute(self, item: WorkItem) -> None:
         if item.job_type == "publish_post":
-            await asyncio.sleep(self.faults.work_seconds(0.02, 0.1))
+            await self.clock.sleep(self.faults.work_seconds(0.02, 0.1))
             if self.faults.job_fails():
                 raise JobFailed("publishing failed (simulated)")
             async with self.engine.begin() as conn:
@@ -315,7 +518,7 @@ class Platform:
                 )
             self.m_posts.inc()
         elif item.job_type == "ai_generation":
-            await asyncio.sleep(self.faults.work_seconds(0.05, 0.3))
+            await self.clock.sleep(self.faults.work_seconds(0.05, 0.3))
             if self.faults.job_fails():
                 raise JobFailed("the model provider failed (simulated)")
             async with self.engine.begin() as conn:
@@ -332,9 +535,11 @@ class Platform:
             await self._scheduled(item.payload["schedule"])
 
     async def _scheduled(self, schedule: str) -> None:
-        await asyncio.sleep(self.faults.work_seconds(0.01, 0.05))
-        if self.faults.job_fails():
+        await self.clock.sleep(self.faults.work_seconds(0.01, 0.05))
+        if self.faults.job_fails(scheduled=True):
             raise JobFailed(f"{schedule} failed (simulated)")
+        if schedule == FAILING_SCHEDULE and self.faults.scenario == "scheduler-failures":
+            raise JobFailed(f"{schedule} failed: the billing provider rejected the sync (simulated)")
         async with self.engine.begin() as conn:
             if schedule == "digest":
                 await conn.execute(text("SELECT org, count(*) FROM posts GROUP BY org"))
@@ -345,16 +550,22 @@ class Platform:
 
     # -- scheduler --------------------------------------------------------------------------------------
     async def _schedule(self) -> None:
-        now = time.time()
+        now = self.clock.time()
         next_run = {name: now + every for name, every in self.schedules.items()}
         while True:
-            now = time.time()
+            scenario = self.faults.scenario
+            if scenario == "scheduler-down":  # the scheduler loop is stuck: no tick, no runs
+                await asyncio.sleep(self.scheduler_tick)
+                continue
+            now = self.clock.time()
             self.m_tick.set(now)
+            # scheduler-lag: each run is enqueued SCHEDULER_DELAY after it was due
+            late = SCHEDULER_DELAY if scenario == "scheduler-lag" else 0.0
             for name, due in next_run.items():
-                if due <= now:
+                if due + late <= now:
                     self.enqueue("scheduled", {"schedule": name}, scheduled_at=due)
                     self.m_scheduled.inc(schedule=name)
-                    next_run[name] = max(due + self.schedules[name], now)
+                    next_run[name] = due + self.schedules[name] if late else max(due + self.schedules[name], now)
             await asyncio.sleep(self.scheduler_tick)
 
     # -- sampled gauges ---------------------------------------------------------------------------------
@@ -367,18 +578,31 @@ class Platform:
                 LOGGER.debug("sampling failed", exc_info=True)
             await asyncio.sleep(self.sample_interval)
 
+    @property
+    def memory_limit(self) -> float:
+        """The cgroup's memory limit, else the one the app was given (a container's, as deployed)."""
+        return _memory_limit() or float(self.memory_limit_bytes)
+
+    def disk_usage(self) -> tuple[float, float]:
+        """(size, available) of the data volume: its quota and what the data directory holds, when it has one."""
+        if self.disk_quota_bytes is None:
+            usage = shutil.disk_usage(self.data_dir)
+            return float(usage.total), float(usage.free)
+        used = sum(p.stat().st_blocks * 512 for p in self.data_dir.rglob("*") if p.is_file())
+        return float(self.disk_quota_bytes), float(max(0, self.disk_quota_bytes - used))
+
     def sample_process(self) -> None:
         m = self.telemetry.metric
         m("process_resident_memory_bytes").set(_rss_bytes())
-        m("process_memory_limit_bytes").set(_memory_limit() or self.memory_limit_bytes)
+        m("process_memory_limit_bytes").set(self.memory_limit)
         times = os.times()
         cpu = times.user + times.system
         if cpu > self._cpu_seen:
             m("process_cpu_seconds_total").inc(cpu - self._cpu_seen)
             self._cpu_seen = cpu
-        usage = shutil.disk_usage(self.data_dir)
-        m("platform_disk_available_bytes").set(usage.free)
-        m("platform_disk_size_bytes").set(usage.total)
+        size, available = self.disk_usage()
+        m("platform_disk_available_bytes").set(available)
+        m("platform_disk_size_bytes").set(size)
 
     async def sample_database(self) -> None:
         m = self.telemetry.metric
@@ -420,6 +644,11 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, DBAPIError | OSError):
         return "dependency_unavailable"
     return "error"
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def _rss_bytes() -> float:
@@ -488,25 +717,40 @@ def create_app(
     status_storage: str | Path | None = None,
     status_token: str | None = None,
     prometheus_url: str | None = None,
+    clock: SpeedClock | None = None,
+    memory_limit_bytes: int = 512 << 20,
+    disk_quota_bytes: int | None = None,
 ) -> Starlette:
     """The platform app. ``app.state`` holds ``telemetry``, ``faults``, ``health``, ``status`` and (once started)
     ``platform``. Without ``database_url``/``redis_url`` the lifespan starts PostgreSQL/Redis itself.
 
     The status page keeps its incidents in ``status_storage`` (a SQLite file or a ``postgresql://`` URL; default:
     a throw-away file); Alertmanager's webhook and the operators' API need ``status_token`` (default:
-    ``$JOBPULSE_STATUS_TOKEN``); SLO attainment is read from ``prometheus_url`` when given."""
+    ``$JOBPULSE_STATUS_TOKEN``); SLO attainment is read from ``prometheus_url`` when given.
+
+    ``clock`` is the app's time (``jobpulse demo --speed`` and the end-to-end tests run it faster); intervals are in
+    its seconds. ``memory_limit_bytes`` is the memory limit when the cgroup sets none; the data volume is
+    ``data_dir`` with ``disk_quota_bytes`` (none: the real volume's size), by default a private directory with a
+    256 MiB quota. memory-pressure and disk-full fill them to 92%."""
     telemetry = Telemetry.from_file(spec_path, registry=CollectorRegistry() if registry is None else registry)
-    faults = Faults(scenario, time_scale=time_scale, rng=rng)
+    faults = Faults(scenario, time_scale=time_scale, rng=rng, clock=clock)
+    clock = faults.clock
     state: dict[str, Any] = {}
 
     def platform() -> Platform:
         current: Platform = state["platform"]
         return current
 
+    def unavailable() -> JSONResponse | None:
+        """api-errors: a share of API requests answer 503 (an overloaded dependency)."""
+        return _error(503, "the service is overloaded (simulated)") if faults.api_fails() else None
+
     async def create_post(request: Request) -> JSONResponse:
         body = await _payload(request, "org", "author", "body")
         if isinstance(body, JSONResponse):
             return body
+        if (failed := unavailable()) is not None:
+            return failed
         post_id = await platform().create_post(body["org"], body["author"], body["body"])
         return JSONResponse({"post_id": post_id, "status": "queued"}, status_code=202)
 
@@ -514,6 +758,8 @@ def create_app(
         raw = request.path_params["post_id"]
         if not raw.isdigit() or len(raw) > 18:
             return _error(404, "unknown post")
+        if (failed := unavailable()) is not None:
+            return failed
         post = await platform().get_post(int(raw))
         return JSONResponse(post) if post else _error(404, "unknown post")
 
@@ -522,9 +768,11 @@ def create_app(
         if isinstance(body, JSONResponse):
             return body
         if faults.scenario == "slow":
-            await asyncio.sleep(faults.work_seconds(0.1, 0.3))  # 1-3 s: the API's p95 alerts fire
-        if faults.api_fails():
-            return _error(502, "the model provider is unavailable (simulated)")
+            # the model provider answers in 1.5-3.5 s: the API's p95 alerts fire. Real seconds, as the HTTP
+            # middleware measures requests in real time whatever the app's clock
+            await asyncio.sleep(faults.rng.uniform(1.5, 3.5))
+        if (failed := unavailable()) is not None:
+            return failed
         item = platform().enqueue("ai_generation", body)
         return JSONResponse({"job_id": item.id, "status": "queued"}, status_code=202)
 
@@ -539,31 +787,41 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             db_url, rd_url = database_url, redis_url
+            database: Any = None  # the PostgresServer started here (db-down stops and starts it)
             if db_url is None or rd_url is None:
                 from jobpulse.verify.datastores import PostgresServer, RedisServer
 
                 workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="platform-")))
                 if db_url is None:
-                    db_url = await asyncio.to_thread(
-                        lambda: stack.enter_context(PostgresServer(workdir=workdir / "postgres")).dsn
+                    database = await asyncio.to_thread(
+                        lambda: stack.enter_context(PostgresServer(workdir=workdir / "postgres"))
                     )
+                    db_url = database.dsn
                 if rd_url is None:
                     rd_url = await asyncio.to_thread(
                         lambda: stack.enter_context(RedisServer(workdir=workdir / "redis")).url
                     )
             sqlalchemy_url, dsn = _db_url(db_url)
-            engine = create_async_engine(sqlalchemy_url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+            engine = create_async_engine(
+                sqlalchemy_url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_pre_ping=True
+            )
             stack.push_async_callback(engine.dispose)
             instrument_engine(engine, db="main", telemetry=telemetry)
             checker = HealthChecker(
                 [PostgresCheck("postgres", dsn=dsn, timeout=2.0), RedisCheck("redis", url=rd_url, timeout=1.0)],
-                interval=health_interval,
+                interval=refresh,
                 registry=None,
                 up_metric=telemetry["jobpulse_dependency_up"],
                 duration_metric=telemetry["jobpulse_dependency_check_duration_seconds"],
             )
             monitor = HeartbeatMonitor(
-                url=rd_url, registry=None, metric=telemetry["worker_last_heartbeat_timestamp_seconds"]
+                url=rd_url,
+                registry=None,
+                metric=telemetry["worker_last_heartbeat_timestamp_seconds"],
+                # every worker the platform runs is expected: one that never beat is offline, not absent
+                expected=[f"worker-{n}" for n in range(max(1, workers))],
+                now=clock.time,
+                cache_seconds=min(1.0, refresh),
             )
             health.checker, health.heartbeats = checker, monitor
             storage = status_storage
@@ -590,19 +848,27 @@ def create_app(
                 heartbeat_interval=heartbeat_interval,
                 schedule_scale=schedule_scale,
                 sample_interval=sample_interval,
-                data_dir=data_dir,
+                data_dir=data_dir if data_dir is not None else stack.enter_context(_private_dir("platform-data-")),
+                memory_limit_bytes=memory_limit_bytes,
+                disk_quota_bytes=disk_quota_bytes if data_dir is not None else disk_quota_bytes or DEFAULT_QUOTA,
             )
+            current.pressure.database = database
             state["platform"] = app.state.platform = current
             await current.start()
             stack.push_async_callback(current.stop)
-            await health.start()
+            await health.start(interval=refresh)
             stack.push_async_callback(health.stop)
             # check/heartbeat outages go into the uptime bars; stopped before the checks and heartbeats close
-            await service.start(interval=health_interval)
+            await service.start(interval=refresh)
             stack.push_async_callback(service.stop)
             yield
 
-    health = HealthApp(None, service="platform")
+    # health checks and heartbeat listings every health_interval of the app's time (at least every 0.2 s)
+    refresh = max(0.2, clock.real(health_interval))
+    # the workers endpoint is ok with as many live workers as the status page's Workers component needs
+    page = telemetry.spec.status_page
+    min_workers = max((c.min_workers or 0 for c in page.components), default=1) if page is not None else 1
+    health = HealthApp(None, service="platform", now=clock.time, min_workers=min_workers)
     routes[:0] = health.routes(HEALTH, workers_prefix=API + "/workers")
     # seed 004's public status page: /status, /status/incidents, /status/history (+ webhook, API, feed)
     status = StatusApp(
@@ -621,7 +887,17 @@ def create_app(
             skip_paths=("/metrics", HEALTH, HEALTH + "/*", API + "/workers/*"),
         )
 
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(http_metrics)])
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL down or the pool exhausted: a 503 and one log line, not a traceback per request
+        LOGGER.warning("%s %s: database unavailable (%s)", request.method, request.url.path, type(exc).__name__)
+        return _error(503, "the database is unavailable")
+
+    unavailable_errors: dict[Any, Any] = dict.fromkeys(
+        (OperationalError, InterfaceError, PoolTimeoutError), database_unavailable
+    )
+    app = Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(http_metrics)], exception_handlers=unavailable_errors
+    )
     app.state.telemetry = telemetry
     app.state.registry = telemetry.registry
     app.state.faults = faults

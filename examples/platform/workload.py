@@ -31,7 +31,7 @@ class WorkloadStats:
     generations: int = 0  # generations accepted (202)
     reads: int = 0  # posts read (200)
     health_checks: int = 0  # health/worker endpoint calls answered
-    server_errors: int = 0  # 5xx responses
+    server_errors: int = 0  # 5xx responses (a probe's 503 is an answer: not ready, no live worker)
     errors: int = 0  # transport errors and other unexpected responses
     skipped: int = 0  # ticks without a request because too many were in flight
 
@@ -53,7 +53,9 @@ class _Driver:
         org = self.rng.choice(ORGS)
         return org, f"{org}-user-{self.rng.randrange(USERS_PER_ORG)}"
 
-    async def _send(self, method: str, path: str, **kwargs: object) -> httpx.Response | None:
+    async def _send(self, method: str, path: str, probe: bool = False, **kwargs: object) -> httpx.Response | None:
+        """The response, or None when the request failed; a probe's 503 (not ready, no live worker) is an answer,
+        not a server error."""
         self.in_flight += 1
         try:
             response = await self.client.request(method, self.base + path, **kwargs)  # type: ignore[arg-type]
@@ -62,7 +64,7 @@ class _Driver:
             return None
         finally:
             self.in_flight -= 1
-        if response.status_code >= 500:
+        if response.status_code >= 500 and not (probe and response.status_code == 503):
             self.stats.server_errors += 1
         return response
 
@@ -94,7 +96,7 @@ class _Driver:
         path = self.rng.choice(
             (API + "/health", API + "/health/ready", API + "/health/detailed", API + "/workers/health")
         )
-        response = await self._send("GET", path)
+        response = await self._send("GET", path, probe=True)
         if response is not None and response.status_code in (200, 503):
             self.stats.health_checks += 1
 

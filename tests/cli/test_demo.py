@@ -23,14 +23,23 @@ BIN = Path(sys.executable).parent / "jobpulse"
 def test_help_lists_every_examples_scenarios_with_the_alerts_they_fire(monkeypatch: object) -> None:
     result = CliRunner().invoke(cli, ["demo", "--help"], terminal_width=200)
     assert result.exit_code == 0, result.output
-    for example in ("preview_jobs", "ai_shorts", "render_pipeline"):
+    for example in ("preview_jobs", "ai_shorts", "render_pipeline", "platform"):
         section = result.output.split(f"\n{example}:\n", 1)
         assert len(section) == 2, f"{example} missing from --help"
         body = section[1].split("\n\n", 1)[0]
+        # one entry per scenario: its line and the wrapped lines under it, whitespace normalized
+        entries: dict[str, str] = {}
+        for line in body.splitlines():
+            if line.startswith("  ") and not line.startswith("   "):
+                name = line.split()[0]
+                entries[name] = line
+            else:
+                entries[name] += " " + line
+        entries = {name: " ".join(text.split()) for name, text in entries.items()}
         for scenario in load_scenarios(ROOT / "examples" / example).values():
-            line = next((line for line in body.splitlines() if line.split()[:1] == [scenario.name]), None)
-            assert line is not None, f"{example}: {scenario.name} not listed"
-            assert ", ".join(scenario.fires) in body.replace("\n", " ") if scenario.fires else "-> nothing" in line
+            assert scenario.name in entries, f"{example}: {scenario.name} not listed"
+            expected = "-> " + (", ".join(scenario.fires) if scenario.fires else "nothing")
+            assert entries[scenario.name].endswith(expected), (example, scenario.name, entries[scenario.name])
 
 
 def test_an_unknown_scenario_is_a_usage_error_naming_the_examples_scenarios(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jobpulse.demo.example import load_example
-from jobpulse.demo.scenarios import SCENARIOS_FILE, ScenarioError, load_scenarios, read_scenarios
+from jobpulse.demo.scenarios import SCENARIOS_FILE, ScenarioError, load_scenarios, read_scenarios, read_unreachable
 from jobpulse.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,7 +17,7 @@ EXAMPLES = sorted(p.parent for p in (ROOT / "examples").glob(f"*/{SCENARIOS_FILE
 
 def test_the_seed_examples_have_scenarios() -> None:
     names = {p.name for p in EXAMPLES}
-    assert {"preview_jobs", "ai_shorts", "render_pipeline"} <= names
+    assert {"preview_jobs", "ai_shorts", "render_pipeline", "platform"} <= names
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
@@ -28,10 +28,14 @@ def test_every_alert_a_scenario_fires_is_an_alert_of_the_spec(example: Path) -> 
     scenarios = load_scenarios(example)
     for scenario in scenarios.values():
         assert set(scenario.fires) <= alerts, (scenario.name, set(scenario.fires) - alerts)
-    # every alert of the spec is fired by some scenario
+    # every alert of the spec is fired by some scenario, or says why none can
     fired = {a for s in scenarios.values() for a in s.fires}
+    unreachable = read_unreachable(example / SCENARIOS_FILE)
     seed_alerts = {a.name for a in spec.alerts}
-    assert seed_alerts <= fired, f"no scenario fires {sorted(seed_alerts - fired)}"
+    assert seed_alerts <= fired | set(unreachable), (
+        f"no scenario fires {sorted(seed_alerts - fired - set(unreachable))}"
+    )
+    assert set(unreachable) <= seed_alerts - fired
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
@@ -65,6 +69,17 @@ def test_malformed_files_name_the_file_and_the_entry(tmp_path: Path, text: str, 
     with pytest.raises(ScenarioError, match=message) as caught:
         read_scenarios(path)
     assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["unreachable: [A]", "unreachable: {A: ''}", "unreachable: {A: 3}", "unreachable: x"])
+def test_unreachable_maps_an_alert_to_its_reason(tmp_path: Path, text: str) -> None:
+    path = tmp_path / SCENARIOS_FILE
+    path.write_text("scenarios: {healthy: {effect: x}}\n" + text)
+    with pytest.raises(ScenarioError, match="`unreachable:` maps an alert name to the reason") as caught:
+        read_unreachable(path)
+    assert str(path) in str(caught.value)
+    path.write_text("scenarios: {healthy: {effect: x}}\nunreachable: {A: no day before}")
+    assert read_unreachable(path) == {"A": "no day before"}
 
 
 def test_an_example_without_the_file_keeps_the_four_names_the_demo_always_had(tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ def test_workload_fills_the_seed_metrics_and_endpoints(example: Example, platfor
         assert total(values, "scheduler_job_executions_total", status="success") >= 2
         assert now - 2 < total(values, "scheduler_last_tick_timestamp_seconds") <= now + 0.5
         # database (SQLAlchemy hooks and sampled gauges)
-        assert total(values, "db_pool_size", db="main") == 5 and total(values, "db_pool_max_overflow", db="main") == 5
+        assert total(values, "db_pool_size", db="main") == 10 and total(values, "db_pool_max_overflow", db="main") == 10
         assert total(values, "db_query_duration_seconds_count", db="main", operation="insert") >= stats.posts
         assert total(values, "db_transactions_total", db="main", outcome="commit") > stats.posts
         assert total(values, "db_size_bytes", db="main") > 1_000_000
@@ -143,6 +143,7 @@ def test_workload_fills_the_seed_metrics_and_endpoints(example: Example, platfor
         # the seed's worker endpoints
         workers = http.get("/api/v1/workers/health").json()
         assert workers["count"] == 2 and {w["worker"] for w in workers["workers"]} == {"worker-0", "worker-1"}
+        assert (workers["status"], workers["expected"], workers["missing"]) == ("ok", 2, [])
         assert all(w["info"]["jobs_processed"] > 0 for w in workers["workers"])
         one = http.get("/api/v1/workers/worker-1/heartbeat")
         assert one.status_code == 200 and one.json()["status"] == "alive"
@@ -182,6 +183,12 @@ def test_stalled_workers_drop_out_and_come_back(platform: tuple[str, Any, Any]) 
         stalled = time.monotonic()
         wait_until(lambda: http.get("/api/v1/workers/health").json()["count"] == 0, 3 * HEARTBEAT + 1.5, "still listed")
         assert time.monotonic() - stalled <= 3 * HEARTBEAT + 1.5
+        # issue 17: never "ok" with no live worker; both expected workers are named, and stay in the gauge
+        stalled_health = http.get("/api/v1/workers/health")
+        assert stalled_health.status_code == 503
+        assert (stalled_health.json()["status"], stalled_health.json()["missing"]) == ("down", ["worker-0", "worker-1"])
+        for worker in ("worker-0", "worker-1"):
+            assert total(samples(http), "worker_last_heartbeat_timestamp_seconds", worker=worker) > 0
         for _ in range(5):
             http.post("/api/v1/posts", json={"org": "acme", "author": "a", "body": "queued while stalled"})
         time.sleep(0.3)
@@ -189,3 +196,31 @@ def test_stalled_workers_drop_out_and_come_back(platform: tuple[str, Any, Any]) 
         app.state.faults.scenario = "healthy"
         wait_until(lambda: http.get("/api/v1/workers/health").json()["count"] == 2, 3, "workers not back")
         wait_until(lambda: total(samples(http), "worker_queue_depth") == 0, 5, "queue not drained")
+
+
+def test_workers_that_stall_before_their_first_heartbeat_are_in_the_gauge(
+    example: Example, postgres_server: PostgresServer, redis_server: RedisServer
+) -> None:
+    """Issue 17: ``jobpulse demo platform --scenario stall`` starts with workers that never beat. They have no
+    heartbeat of their own, yet both are in the gauge from the API's start (so WorkerOffline fires after 5 minutes)
+    and the workers endpoint says they are missing instead of ``{"status": "ok", "count": 0}``."""
+    app = example.create_app(
+        registry=CollectorRegistry(),
+        scenario="stall",
+        database_url=postgres_server.dsn,
+        redis_url=redis_server.url,
+        heartbeat_interval=HEARTBEAT,
+        health_interval=HEALTH,
+        sample_interval=0.2,
+    )
+    started = time.time()
+    with serve(app) as base, httpx.Client(base_url=base, timeout=10, trust_env=False) as http:
+        # a previous test's heartbeats expire within three intervals
+        wait_until(lambda: http.get("/api/v1/workers/health").status_code == 503, 3 * HEARTBEAT + 1.5, "still ok")
+        health = http.get("/api/v1/workers/health").json()
+        assert (health["status"], health["count"], health["expected"]) == ("down", 0, 2)
+        assert health["missing"] == ["worker-0", "worker-1"]
+        values = samples(http)
+        for worker in ("worker-0", "worker-1"):
+            since = total(values, "worker_last_heartbeat_timestamp_seconds", worker=worker)
+            assert started - 1 <= since <= started + 30, worker  # the API's start, not a beat

@@ -65,14 +65,29 @@ def _scenario(path: Path, name: Any, body: Any) -> Scenario:
     return Scenario(name, " ".join(effect.split()), tuple(fires), float(duration_seconds(down)) if down else None)
 
 
-def read_scenarios(path: Path) -> dict[str, Scenario]:
-    """The scenarios of ``path`` (a ``scenarios.yaml``), in file order; ``healthy`` must be one of them."""
+def _load(path: Path) -> Any:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ScenarioError(f"{path}: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not YAML: {exc}") from exc
+
+
+def read_unreachable(path: Path) -> dict[str, str]:
+    """Alerts no scenario of ``path`` can make fire, each with the reason (``unreachable: {Alert: why}``)."""
+    data = _load(path)
+    entries = data.get("unreachable", {}) if isinstance(data, dict) else {}
+    if not isinstance(entries, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in entries.items()
+    ):
+        raise ScenarioError(f"{path}: `unreachable:` maps an alert name to the reason no scenario fires it")
+    return {k: " ".join(v.split()) for k, v in entries.items()}
+
+
+def read_scenarios(path: Path) -> dict[str, Scenario]:
+    """The scenarios of ``path`` (a ``scenarios.yaml``), in file order; ``healthy`` must be one of them."""
+    data = _load(path)
     entries = data.get("scenarios") if isinstance(data, dict) else None
     if not isinstance(entries, dict) or not entries:
         raise ScenarioError(f"{path}: expected a `scenarios:` mapping of name -> {{effect, fires}}")
