@@ -216,17 +216,28 @@ def test_prometheus_scrapes_both_batches_from_the_gateway(
     gateway: PushgatewayServer, prometheus_bin: str, tmp_path: Path
 ) -> None:
     """The whole path: two batch runs push, a real Prometheus scrapes the Pushgateway with honor_labels and
-    sees each run's outcome under its own instance label (the seed's BatchProcessingFailure query works)."""
+    sees each run's outcome under its own instance label, and ai_shorts' BatchProcessingFailure fires for the
+    failed run (issue 17: a pushed failure counter is born at 1, which has no increase() in Prometheus; the rules
+    run 60 times faster, so its `for: 1m` and 5-minute window take seconds)."""
+    from jobpulse.compile import compile_spec
+    from jobpulse.demo.monitoring import demo_rule_file
+    from jobpulse.render.files import write_build
     from jobpulse.verify.servers import PrometheusServer, prometheus_config, scrape_config
+    from jobpulse.verify.timescale import SpeedClock
 
     spec = load_spec(AI_SHORTS)
+    build = compile_spec(spec)
+    write_build(build, tmp_path / "build")
+    rules = demo_rule_file(tmp_path / "build" / build.rule_file, tmp_path, "1s", SpeedClock(60))
     with BatchRun(spec, "batch", gateway=gateway.address, batch_id="b-ok"):
         pass
     with pytest.raises(RuntimeError), BatchRun(spec, "batch", gateway=gateway.address, batch_id="b-bad"):
         raise RuntimeError("a job failed")
     scrape = {**scrape_config("pushgateway", gateway.address, interval="1s"), "honor_labels": True}
     config = prometheus_config(scrape_configs=[scrape], evaluation_interval="1s")
-    with PrometheusServer(config=config, workdir=tmp_path / "prometheus", binary=prometheus_bin) as prometheus:
+    with PrometheusServer(
+        config=config, rule_files=[rules], workdir=tmp_path / "prometheus", binary=prometheus_bin
+    ) as prometheus:
         result = prometheus.wait_for(
             lambda: prometheus.query('batches_completed_total{job="batch"} > 0'), timeout=20, interval=0.5
         )
@@ -234,3 +245,9 @@ def test_prometheus_scrapes_both_batches_from_the_gateway(
         assert seen == {("b-ok", "success"), ("b-bad", "failure")}
         failed = prometheus.query('sum(batches_completed_total{status="failure"})')
         assert float(failed[0]["value"][1]) == 1
+
+        def batch_failure() -> list[dict[str, object]]:
+            alerts = prometheus.alerts()
+            return [a for a in alerts if a["labels"]["alertname"] == "BatchProcessingFailure" and a["state"] == "firing"]
+
+        prometheus.wait_for(batch_failure, timeout=30, interval=0.5)
