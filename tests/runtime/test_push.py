@@ -247,7 +247,7 @@ def test_prometheus_scrapes_both_batches_from_the_gateway(
         assert float(failed[0]["value"][1]) == 1
 
         def batch_failure() -> list[dict[str, object]]:
-            alerts = prometheus.alerts()
-            return [a for a in alerts if a["labels"]["alertname"] == "BatchProcessingFailure" and a["state"] == "firing"]
+            firing = [a for a in prometheus.alerts() if a["state"] == "firing"]
+            return [a for a in firing if a["labels"]["alertname"] == "BatchProcessingFailure"]
 
         prometheus.wait_for(batch_failure, timeout=30, interval=0.5)
