@@ -1,24 +1,7 @@
-"""The ASGI types every pure-ASGI app and middleware of jobpulse shares, and their lifespan handler."""
+"""The ASGI types and lifespan handler, under the name the runtime's modules used first (see :mod:`jobpulse.asgi`)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from jobpulse.asgi import Message, Receive, Scope, Send, lifespan
 
 __all__ = ["Message", "Receive", "Scope", "Send", "lifespan"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-
-async def lifespan(receive: Receive, send: Send) -> None:
-    """Answer an ASGI ``lifespan`` scope for an app with nothing to start or stop (mounted at the top level)."""
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from jobpulse.runtime.asgi import Message, Receive, Scope, Send
+from jobpulse.asgi import Message, Receive, Scope, Send
 
 __all__ = [
     "CorrelationMiddleware",

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from jobpulse.runtime.asgi import Receive, Scope, Send, lifespan
+from jobpulse.asgi import Receive, Scope, Send, lifespan
 from jobpulse.spec.wire_status import StatusPage
 from jobpulse.status.feed import render_feed
 from jobpulse.status.model import iso, parse_time

@@ -8,8 +8,8 @@ from typing import Any
 
 import anyio.to_thread
 
-from jobpulse.runtime.asgi import Message, Receive, Scope, Send
-from jobpulse.runtime.asgi import lifespan as _lifespan
+from jobpulse.asgi import Message, Receive, Scope, Send
+from jobpulse.asgi import lifespan as _lifespan
 from jobpulse.runtime.bearer import BearerToken
 from jobpulse.runtime.exposition.negotiate import Format, gzip_accepted, name_filter, negotiate
 from jobpulse.runtime.exposition.render import Renderer

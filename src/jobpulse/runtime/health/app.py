@@ -11,9 +11,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from jobpulse.asgi import Receive, Scope, Send, lifespan
 from jobpulse.extras import require
 from jobpulse.redaction import redact_value, sanitize_message
-from jobpulse.runtime.asgi import Receive, Scope, Send, lifespan
 from jobpulse.runtime.bearer import BearerToken
 from jobpulse.runtime.health.checker import CheckResult, HealthChecker, overall
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from jobpulse.runtime.asgi import Message, Receive, Scope, Send
+from jobpulse.asgi import Message, Receive, Scope, Send
 from jobpulse.runtime.http.aggregator import shared_aggregator
 from jobpulse.runtime.http.presets import PRESETS, UNMATCHED, Measure, Preset
 from jobpulse.runtime.http.routes import RouteTemplates

@@ -18,7 +18,7 @@ import re
 import time
 from typing import Any
 
-from jobpulse.runtime.asgi import Scope
+from jobpulse.asgi import Scope
 from jobpulse.runtime.labels import OTHER, LabelBudget
 
 __all__ = ["RouteTemplates"]
