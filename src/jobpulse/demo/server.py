@@ -56,7 +56,9 @@ class AppServer:
     def task(self) -> asyncio.Task[None] | None:
         return self._task
 
-    async def start(self, timeout: float = 15.0) -> AppServer:
+    async def start(self, timeout: float = 60.0) -> AppServer:
+        """Serve on the requested port; ``timeout`` covers the app's lifespan startup too (render_pipeline starts its
+        Celery workers there, which takes seconds on a busy machine)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -90,7 +92,7 @@ class AppServer:
             await asyncio.sleep(0.02)
         return self
 
-    async def restart(self, timeout: float = 15.0) -> AppServer:
+    async def restart(self, timeout: float = 60.0) -> AppServer:
         """Serve the app again on the same port (after :meth:`stop`): its scrape target comes back."""
         if self.port is not None:
             self.requested_port = self.port
