@@ -210,7 +210,8 @@ async def test_a_job_logs_the_trace_id_its_request_got(
     assert total(registry, "jobs_created_total", job_type="script") == 1
     assert total(registry, "llm_requests_total", model="gpt-4o", status="success") == 1
     assert total(registry, "tokens_used_count", model="gpt-4o") == 1
-    assert total(registry, "cache_misses_total") == 1
+    # every LLM call is a cache miss here (an empty cache); a simulated LLM error is retried, a call more
+    assert total(registry, "cache_misses_total") == total(registry, "llm_requests_total") >= 1
     assert total(registry, "active_jobs") == 0
     assert total(registry, "http_requests_total", route="/api/v1/jobs", status_code="202", method="POST") == 1
 
