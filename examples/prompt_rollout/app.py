@@ -17,6 +17,8 @@ a private Redis is started on loopback; without ``database_url`` the results go 
 Rollout tracks: ``track="baseline"`` (version v6) or ``track="canary"`` (version v7) run the same code
 with their own ``version``; run one app per track and scrape each as its own target with a ``track`` label
 (the spec lists ``track`` among its target labels), so baseline and canary can be served side by side.
+``jobpulse demo prompt_rollout --scenario good-canary|bad-canary`` does exactly that, each track in its own world
+from :data:`ROLLOUT_SCENARIOS`.
 
 Run it with ``jobpulse demo prompt_rollout`` or ``uvicorn --factory examples.prompt_rollout.app:create_app``.
 """
@@ -52,7 +54,17 @@ from jobpulse.runtime.context import CorrelationMiddleware
 from jobpulse.runtime.middleware import MetricsMiddleware
 from jobpulse.runtime.queues import QueueState
 
-__all__ = ["ENV", "PROVIDERS", "QUEUE", "SCENARIOS", "SERVICE", "SPEC_PATH", "TRACKS", "create_app"]
+__all__ = [
+    "ENV",
+    "PROVIDERS",
+    "QUEUE",
+    "ROLLOUT_SCENARIOS",
+    "SCENARIOS",
+    "SERVICE",
+    "SPEC_PATH",
+    "TRACKS",
+    "create_app",
+]
 
 SPEC_PATH = Path(__file__).with_name("jobpulse.yaml")
 ENV = "prod"
@@ -74,6 +86,7 @@ class Scenario:
     ensure_seconds: tuple[float, float]  # a version lookup that misses the cache
     cache_ttl: float  # seconds a version stays cached (0: no cache)
     retry_rate: float  # share of scoring task attempts that ask for a retry
+    provider_seconds: tuple[float, float] = (0.002, 0.02)  # one prompt call to the provider
 
 
 SCENARIOS = {
@@ -85,6 +98,18 @@ SCENARIOS = {
 }
 #: ``jobpulse demo --scenario`` names → this example's scenarios
 DEMO_SCENARIOS = {"stall": "slow"}
+
+# A rollout (``jobpulse demo prompt_rollout --scenario bad-canary``) runs one app per track, each in its own world.
+# Version lookups are cheap and cached for long, so a canary's colder cache does not make it slower by itself.
+_V6 = Scenario({"openai": 0.02, "google": 0.05, "anthropic": 0.01}, 0.001, (0.002, 0.01), 600.0, 0.05, (0.005, 0.03))
+#: v7 regressed: its new prompt format makes the providers refuse 8% of calls (503) and answer 5x slower, and its
+#: probes hit an endpoint that fails 15% of the time
+_V7_BAD = Scenario({"openai": 0.15, "google": 0.15, "anthropic": 0.15}, 0.08, (0.002, 0.01), 600.0, 0.05, (0.06, 0.2))
+#: rollout scenario → track → its world; the canary's differs from the baseline's only in ``bad-canary``
+ROLLOUT_SCENARIOS = {
+    "good-canary": {"baseline": _V6, "canary": _V6},
+    "bad-canary": {"baseline": _V6, "canary": _V7_BAD},
+}
 
 
 @dataclass
@@ -167,11 +192,11 @@ def create_app(
     ``jobpulse demo`` passes a local listener), with the spec's Datadog names and the track's version tag.
     """
     scenario = DEMO_SCENARIOS.get(scenario, scenario)
-    if scenario not in SCENARIOS:
-        raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}")
+    if scenario not in SCENARIOS and scenario not in ROLLOUT_SCENARIOS:
+        raise ValueError(f"scenario must be one of {', '.join([*SCENARIOS, *ROLLOUT_SCENARIOS])}")
     if track not in TRACKS:
         raise ValueError(f"track must be one of {', '.join(TRACKS)}")
-    world = SCENARIOS[scenario]
+    world = ROLLOUT_SCENARIOS[scenario][track] if scenario in ROLLOUT_SCENARIOS else SCENARIOS[scenario]
     version = TRACKS[track]
     sinks = []
     if dogstatsd is not None:
@@ -230,7 +255,7 @@ def create_app(
 
     def handle_prompt(prompt: str, provider: str) -> tuple[int, dict[str, Any]]:
         ensure_version(int(hashlib.sha256(prompt.encode()).hexdigest()[:4], 16) % 40)
-        time.sleep(rng.uniform(0.002, 0.02) * time_scale)  # the provider call
+        time.sleep(rng.uniform(*world.provider_seconds) * time_scale)  # the provider call
         if rng.random() < world.provider_error:
             return 503, {"error": f"{provider} is unavailable"}
         result_id, inserted = store(prompt, provider)

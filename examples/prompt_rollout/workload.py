@@ -5,6 +5,9 @@ Per tick, one request: 80% ``POST /v1/prompts`` with a prompt drawn from a pool 
 unique constraint) and a provider drawn from the three; 10% ``GET /v1/results/<id>`` of a known result;
 5% a prompt without text (422); 5% a result that does not exist (404). ``rate_per_second`` ticks a
 second until ``stop`` is set.
+
+:func:`warm_up` sends every prompt of the pool once: a freshly deployed track (``jobpulse demo --scenario
+good-canary``) has then stored each result and cached each version, like the track it is compared with.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from dataclasses import asdict, dataclass
 import anyio
 import httpx
 
-__all__ = ["WorkloadStats", "run_workload"]
+__all__ = ["PROMPTS", "WorkloadStats", "run_workload", "warm_up"]
 
 PROVIDERS = ("openai", "openai", "google", "anthropic")
 TOPICS = ("brand tone", "product launch", "support reply", "release notes", "ad copy", "summary")
+CUSTOMERS = 25
+#: the pool the workload draws its prompts from
+PROMPTS = tuple(f"Write a {topic} for customer #{n}" for topic in TOPICS for n in range(CUSTOMERS))
 
 
 @dataclass
@@ -59,7 +65,7 @@ async def run_workload(
         roll = rng.random()
         try:
             if roll < 0.80:
-                prompt = f"Write a {rng.choice(TOPICS)} for customer #{rng.randrange(25)}"
+                prompt = f"Write a {rng.choice(TOPICS)} for customer #{rng.randrange(CUSTOMERS)}"
                 body = {"prompt": prompt, "provider": rng.choice(PROVIDERS)}
                 response = await http.post(f"{base}/v1/prompts", json=body)
                 if response.status_code in (200, 201):
@@ -103,3 +109,31 @@ async def run_workload(
         if own:
             await http.aclose()
     return stats
+
+
+async def warm_up(base_url: str, *, client: httpx.AsyncClient | None = None, concurrency: int = 8) -> int:
+    """Send each prompt of :data:`PROMPTS` once (``concurrency`` at a time); returns how many were answered."""
+    own = client is None
+    http = client or httpx.AsyncClient(timeout=30.0, trust_env=False)
+    base = base_url.rstrip("/")
+    limit = anyio.Semaphore(concurrency)
+    answered = 0
+
+    async def one(index: int, prompt: str) -> None:
+        nonlocal answered
+        async with limit:
+            try:
+                body = {"prompt": prompt, "provider": PROVIDERS[index % len(PROVIDERS)]}
+                response = await http.post(f"{base}/v1/prompts", json=body)
+            except httpx.HTTPError:
+                return
+            answered += response.status_code in (200, 201, 503)
+
+    try:
+        async with anyio.create_task_group() as group:
+            for index, prompt in enumerate(PROMPTS):
+                group.start_soon(one, index, prompt)
+    finally:
+        if own:
+            await http.aclose()
+    return answered

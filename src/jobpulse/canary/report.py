@@ -20,9 +20,16 @@ def _num(value: float | None, digits: int = 6) -> float | None:
     return float(f"{value:.{digits}g}")
 
 
+def _length(seconds: float) -> str:
+    """``30m``, ``1h30m``, ``36s``, ``2m30s``."""
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n) or "0s"
+
+
 def _window(v: PhaseVerdict) -> str:
-    length = round(v.end - v.start)
-    text = f"{_time(v.start)} to {_time(v.end)} ({length // 60}m)"
+    text = f"{_time(v.start)} to {_time(v.end)} ({_length(v.end - v.start)})"
     if (v.baseline_start, v.baseline_end) != (v.start, v.end):
         text += f"; baseline from the preceding window, {_time(v.baseline_start)} to {_time(v.baseline_end)}"
     return text

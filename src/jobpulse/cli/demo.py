@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +13,9 @@ from jobpulse.cli.common import EXIT_PROBLEMS, fail, load_or_exit
 from jobpulse.extras import require
 from jobpulse.render.files import NotABuildDirectory, ensure_replaceable
 from jobpulse.spec.model import Spec
+
+if TYPE_CHECKING:
+    from jobpulse.demo.scenarios import Scenario
 
 DEMO_DIR = ".demo"  # jobpulse.demo.DEMO_DIR, without importing uvicorn & co. for every command
 
@@ -37,6 +41,12 @@ def _example_dirs() -> list[Path]:
     return list(seen.values())
 
 
+def _outcome(scenario: Scenario) -> str:
+    if scenario.rollout is not None:
+        return f" -> verdict {scenario.rollout}"
+    return f" -> {', '.join(scenario.fires)}" if scenario.fires else " -> nothing"
+
+
 class _DemoCommand(click.Command):
     """Its help ends with every example's fault scenarios, read from their scenarios.yaml when help is asked for."""
 
@@ -44,7 +54,11 @@ class _DemoCommand(click.Command):
         from jobpulse.demo.scenarios import ScenarioError, load_scenarios
 
         formatter.write_paragraph()
-        formatter.write_text("Fault scenarios (--scenario), per example; each fires the alerts after ->:")
+        formatter.write_text(
+            "Fault scenarios (--scenario), per example; each fires the alerts after ->. A rollout scenario serves "
+            "a baseline and a canary side by side, plays the spec's rollout phases (60x faster unless --speed says "
+            "otherwise) and ends in the verdict after ->:"
+        )
         for path in _example_dirs():
             try:
                 scenarios = load_scenarios(path)
@@ -52,12 +66,7 @@ class _DemoCommand(click.Command):
                 formatter.write_text(f"{path.name}: {exc}")
                 continue
             with formatter.section(path.name):
-                formatter.write_dl(
-                    [
-                        (s.name, s.effect + (f" -> {', '.join(s.fires)}" if s.fires else " -> nothing"))
-                        for s in scenarios.values()
-                    ]
-                )
+                formatter.write_dl([(s.name, s.effect + _outcome(s)) for s in scenarios.values()])
 
 
 @click.command("demo", cls=_DemoCommand)
@@ -136,6 +145,9 @@ def demo_command(
     if scenario not in scenarios:
         fail(f"--scenario: {loaded.name} has no scenario {scenario!r}; choose from {', '.join(scenarios)}")
     spec = load_or_exit(loaded.spec_path)
+    rollout = scenarios[scenario].rollout is not None
+    if rollout and not spec.rollouts:
+        fail(f"--scenario {scenario}: {loaded.name}'s spec has no `rollouts` section to play")
     out = out_dir if out_dir is not None else loaded.path / "build"
     _check_out_dir(out, spec)
     console = Console()
@@ -152,7 +164,12 @@ def demo_command(
         tsdb=tsdb,
     )
     try:
-        summary = asyncio.run(run_demo(options, console))
+        if rollout:
+            from jobpulse.demo.rollout_run import run_rollout_demo
+
+            summary = asyncio.run(run_rollout_demo(options, console, speed=speed))
+        else:
+            summary = asyncio.run(run_demo(options, console))
     except DemoError as exc:
         fail(str(exc), EXIT_PROBLEMS)
     print_summary(console, summary)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,12 +148,14 @@ def start_monitoring(
     clock: SpeedClock | None = None,
     admin_api: bool = False,
     tsdb: str = "prometheus",
+    targets: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Monitoring:
     """Start Alertmanager and Prometheus (or, with ``tsdb="victoria-metrics"``, VictoriaMetrics, vmagent and
     vmalert) if their binaries are installed (blocking, ~1-2 s).
 
     A missing binary or a server that does not come up is reported in ``notes``, not raised:
-    the demo goes on without it.
+    the demo goes on without it. ``targets`` (``host:port`` → target labels) scrapes several apps in one job
+    instead of ``target``, each with its labels (a rollout's ``track``).
     """
     monitoring = Monitoring()
     store = "victoria-metrics" if tsdb == "victoria-metrics" else "prometheus"
@@ -191,6 +194,10 @@ def start_monitoring(
             )
             for path in metrics_paths
         ]
+        for scrape in scrape_configs if targets else ():
+            scrape["static_configs"] = [
+                {"targets": [t], "labels": dict(labels)} for t, labels in (targets or {}).items()
+            ]
         config = prometheus_config(
             scrape_configs=scrape_configs,
             evaluation_interval=interval,

@@ -107,6 +107,10 @@ class DemoSummary:
     urls: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    #: a rollout scenario (jobpulse.demo.rollout): its summary lines, how it ended, every verdict seen (phase, verdict)
+    rollout: list[str] = field(default_factory=list)
+    rollout_state: str | None = None
+    rollout_verdicts: list[tuple[str, str]] = field(default_factory=list)
 
 
 def summary_lines(summary: DemoSummary) -> list[str]:
@@ -131,6 +135,7 @@ def summary_lines(summary: DemoSummary) -> list[str]:
         extra = f", {summary.previews} previews in static/dev-previews" if summary.previews is not None else ""
         lines.append(f"  logs and data:  {summary.workdir} (app.log{extra})")
     lines += [f"  note: {note}" for note in summary.notes]
+    lines += summary.rollout
     if summary.error:
         lines.append(f"  error: {summary.error}")
     return lines
