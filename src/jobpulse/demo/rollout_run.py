@@ -51,7 +51,7 @@ from jobpulse.demo.runner import (
     _Watcher,
 )
 from jobpulse.demo.server import AppServer
-from jobpulse.demo.stats import JobMetrics, read_totals
+from jobpulse.demo.stats import JobMetrics
 from jobpulse.demo.view import DemoSummary, ViewInfo, render, status_line
 from jobpulse.render.files import write_build
 from jobpulse.spec.rollout import Rollout
@@ -95,6 +95,7 @@ async def run_rollout_demo(options: DemoOptions, console: Console, *, speed: flo
     metrics = JobMetrics.from_spec(spec)
     if metrics is not None:
         summary.success, summary.failure = metrics.success, metrics.failure
+        summary.counts, summary.depth_kind = metrics.counts, metrics.depth_kind
     stop = asyncio.Event()
     installed = _install_signals(stop)
     started = time.monotonic()
@@ -129,15 +130,12 @@ async def run_rollout_demo(options: DemoOptions, console: Console, *, speed: flo
             )
             for track in TRACKS
         }
-        driver = await _serve_and_play(
-            options, console, rollout, apps, registries["baseline"], metrics, result.rule_file, workdir, stop, summary
-        )
+        rule_file = result.rule_file
+        driver = await _serve_and_play(options, console, rollout, apps, metrics, rule_file, workdir, stop, summary)
         if driver is not None:
             summary.rollout = rollout_summary_lines(driver, speed)
             summary.rollout_state = driver.state
             summary.rollout_verdicts = list(driver.seen)
-        if metrics is not None:
-            summary.totals = read_totals(registries["baseline"], metrics)
     finally:
         if listener is not None:
             listener.stop()
@@ -152,7 +150,6 @@ async def _serve_and_play(
     console: Console,
     rollout: Rollout,
     apps: dict[str, Any],
-    registry: CollectorRegistry,
     metrics: JobMetrics | None,
     rule_file: str,
     workdir: Path,
@@ -167,6 +164,7 @@ async def _serve_and_play(
     workload_stop, driver_stop = asyncio.Event(), asyncio.Event()
     split: TrafficSplit | None = None
     driver: RolloutDriver | None = None
+    watcher: _Watcher | None = None
     try:
         for track, server in servers.items():
             try:
@@ -205,6 +203,10 @@ async def _serve_and_play(
             answered = await asyncio.gather(*(warm_up(server.url) for server in servers.values()))
             took = time.monotonic() - began
             _say(console, f"warm-up:      {' and '.join(map(str, answered))} requests to the tracks ({took:.1f}s)")
+        # the view's numbers: Prometheus (both tracks), else the baseline's own metrics
+        paths = tuple(getattr(options.example.app_module, "METRICS_PATHS", ("/metrics",)))
+        watcher = _Watcher(servers["baseline"].url, paths, metrics, monitoring)
+        await watcher.snapshot_local()
         split = TrafficSplit(servers["baseline"].url, servers["canary"].url)
         client = httpx.AsyncClient(transport=split, timeout=30.0, trust_env=False)
         run_workload = options.example.run_workload
@@ -225,8 +227,8 @@ async def _serve_and_play(
             prometheus_url=summary.urls.get("prometheus"),
             alertmanager_url=summary.urls.get("alertmanager"),
             duration=options.duration,
+            metrics=metrics.sources() if metrics is not None else {},
         )
-        watcher = _Watcher(registry, metrics, monitoring)
         summary.error = await _watch(options, console, watcher, info, stop, servers, workload_task, driver)
     finally:
         driver_stop.set()
@@ -237,6 +239,9 @@ async def _serve_and_play(
             summary.workload = {k: v for k, v in asdict(stats).items() if isinstance(v, int)}
         if split is not None:
             await split.aclose()
+        if watcher is not None:
+            await watcher.settle()  # the summary's totals (the baseline's), once the jobs in flight have ended
+            summary.totals = watcher.totals
         try:
             await asyncio.to_thread(monitoring.stop)
         finally:
