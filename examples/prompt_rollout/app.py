@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ from typing import Any
 import anyio.to_thread
 import sqlalchemy as sa
 from celery import Celery
+from celery.concurrency.thread import TaskPool
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -101,15 +103,34 @@ DEMO_SCENARIOS = {"stall": "slow"}
 
 # A rollout (``jobpulse demo prompt_rollout --scenario bad-canary``) runs one app per track, each in its own world.
 # Version lookups are cheap and cached for long, so a canary's colder cache does not make it slower by itself.
-_V6 = Scenario({"openai": 0.02, "google": 0.05, "anthropic": 0.01}, 0.001, (0.002, 0.01), 600.0, 0.05, (0.005, 0.03))
+# The provider call (40-150 ms) sets the latency, not the machine's load: its p95 falls inside the 0.1-0.25 s
+# bucket, not on a bucket boundary, so the 100 % phase (judged against the preceding window) compares like with
+# like; with calls of a few ms a loaded machine moved the p95 across the 50 ms boundary and failed a good canary.
+_V6 = Scenario({"openai": 0.02, "google": 0.05, "anthropic": 0.01}, 0.001, (0.002, 0.01), 600.0, 0.05, (0.04, 0.15))
 #: v7 regressed: its new prompt format makes the providers refuse 8% of calls (503) and answer 5x slower, and its
 #: probes hit an endpoint that fails 15% of the time
-_V7_BAD = Scenario({"openai": 0.15, "google": 0.15, "anthropic": 0.15}, 0.08, (0.002, 0.01), 600.0, 0.05, (0.06, 0.2))
+_V7_BAD = Scenario({"openai": 0.15, "google": 0.15, "anthropic": 0.15}, 0.08, (0.002, 0.01), 600.0, 0.05, (0.2, 0.75))
 #: rollout scenario → track → its world; the canary's differs from the baseline's only in ``bad-canary``
 ROLLOUT_SCENARIOS = {
     "good-canary": {"baseline": _V6, "canary": _V6},
     "bad-canary": {"baseline": _V6, "canary": _V7_BAD},
 }
+
+
+class AppThreadPool(TaskPool):
+    """Celery's thread pool, whose threads take the worker's app as their current one.
+
+    ``jobpulse demo --scenario bad-canary`` runs the baseline and the canary in one process, each with its own
+    Celery app and embedded worker. A pool thread finds a task by name in ``current_app``, the last app that
+    started a worker, so without this both workers would run (and count) the canary's tasks; and a worker
+    reuses the event loop (kombu's hub) of the one started before it, so the canary's delayed retries would
+    never run: ``create_app`` clears it before starting its worker.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.executor.shutdown()
+        self.executor = ThreadPoolExecutor(max_workers=self.limit, initializer=self.app.set_current)
 
 
 @dataclass
@@ -318,11 +339,13 @@ def create_app(
         METADATA.create_all(prompter.engine)
         prompter.celery = make_celery(prompter.broker_url, telemetry, world, rng)
         from celery.contrib.testing.worker import start_worker
+        from kombu.asynchronous import set_event_loop
 
+        set_event_loop(None)  # a worker of its own event loop: see AppThreadPool
         prompter.worker.enter_context(
             start_worker(
                 prompter.celery,
-                pool="threads",
+                pool=AppThreadPool,
                 concurrency=2,
                 perform_ping_check=False,
                 shutdown_timeout=10,

@@ -111,7 +111,7 @@ async def run_workload(
     return stats
 
 
-async def warm_up(base_url: str, *, client: httpx.AsyncClient | None = None, concurrency: int = 8) -> int:
+async def warm_up(base_url: str, *, client: httpx.AsyncClient | None = None, concurrency: int = 16) -> int:
     """Send each prompt of :data:`PROMPTS` once (``concurrency`` at a time); returns how many were answered."""
     own = client is None
     http = client or httpx.AsyncClient(timeout=30.0, trust_env=False)

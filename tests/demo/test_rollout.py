@@ -18,11 +18,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from jobpulse.canary.judge import FAIL, PASS, PhaseVerdict, SideData, judge_metric, judge_phase_metrics
+from jobpulse.canary.judge import FAIL, INCONCLUSIVE, PASS, PhaseVerdict, SideData, judge_metric, judge_phase_metrics
 from jobpulse.demo import DemoOptions, load_example
 from jobpulse.demo.rollout import (
     MIN_PHASE_SAMPLES,
     SAMPLE_SECONDS,
+    PhaseRecord,
     RolloutDriver,
     TrafficSplit,
     compress_rollout,
@@ -111,8 +112,6 @@ def test_the_view_shows_each_metrics_verdict_and_the_summary_the_final_one() -> 
     assert "waiting for the apps and Prometheus" in console.file.getvalue()  # type: ignore[attr-defined]
     assert rollout_summary_lines(driver, 60)[-1] == "  final verdict: none (the demo ended before the first sample)"
     for errors, state, expected in ((8, "rolled back", FAIL), (0, "promoted", PASS)):
-        from jobpulse.demo.rollout import PhaseRecord
-
         verdict = _verdict(errors)
         assert verdict.verdict == expected
         driver.records = [PhaseRecord(verdict.phase, 0.0, verdict)]
@@ -130,7 +129,17 @@ def test_the_view_shows_each_metrics_verdict_and_the_summary_the_final_one() -> 
 
 
 # -- the demo, end to end ---------------------------------------------------------------------------------------------
-def test_bad_canary_is_rolled_back_in_its_first_phase(
+# One test per scenario (bad-canary ~70 s; good-canary ~160 s, three phases of 45 s), so that pytest-xdist runs
+# each once. Nothing is faked: two apps, a real Prometheus scraping them, jobpulse canary's judgement.
+LIVE = re.compile(
+    r"rollout prompter-v7: phase (\w+): (\d+)% of the traffic on the canary, \d+s of \d+s; "
+    r"http-5xx-ratio=(\w+) http-p95-latency=(\w+) probe-failure-ratio=(\w+)"
+)
+NUMBERS = r"{} \(critical\): .*\n\s+canary ([\d.]+)(%|s) \([\d,]+ events\) vs baseline ([\d.]+)(%|s) \([\d,]+ events\)"
+
+
+@pytest.mark.integration
+def test_bad_canary_fails_its_first_phase_live_and_is_rolled_back(
     tmp_path: Path, prometheus_bin: str, alertmanager_bin: str, redis_bin: str
 ) -> None:
     out = tmp_path / "build"
@@ -139,46 +148,69 @@ def test_bad_canary_is_rolled_back_in_its_first_phase(
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=240,
         check=False,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert re.search(r"baseline:\s+http://127\.0\.0\.1:\d+", output) and re.search(r"canary:\s+http://", output)
-    # the live view (plain lines: not a terminal) named each metric's verdict while the phase ran
-    assert re.search(r"rollout prompter-v7: phase canary: 5% of the traffic on the canary, \d+s of 45s; ", output)
-    assert "Rollout prompter-v7 (60x faster: one sample per 3s): rolled back" in output, output
-    assert "  phase canary (5%, 45s): fail" in output, output
-    assert "expansion" not in output.split("Rollout prompter-v7")[1].split("final verdict")[0]
-    final = re.search(r"final verdict: FAIL - (.+)", output)
-    assert final, output
-    # the canary is slower and its probes fail more: the critical latency metric fails the phase (or the score does)
-    assert re.search(r"fail\s+http-p95-latency \(critical\): worse by \+", output) or "probe-failure-ratio worse" in (
-        final.group(1)
-    ), output
+    # the live view (not a terminal: a status line every 5 s) gives each metric's verdict of the phase so far
+    live = LIVE.findall(output)
+    assert len(live) >= 5, output
+    assert {(phase, weight) for phase, weight, *_ in live} == {("canary", "5")}, live
+    assert any(FAIL in verdicts[2:] for verdicts in live), live  # a failing metric is seen before the phase ends
+    assert "rollout prompter-v7: rolled back in phase canary: the canary gets no traffic; " in output
+    # the summary: the first phase failed, the canary was rolled back and never expanded
+    summary = output.split("Rollout prompter-v7 (60x faster: one sample per 3s): ")[1]
+    assert summary.startswith("rolled back"), summary
+    phases = re.findall(r"^  phase (\w+) \((\d+)%, (\d+)s\): (\w+)$", summary, re.MULTILINE)
+    assert phases == [("canary", "5", "45", "fail")], summary
+    assert re.search(r"final verdict: FAIL - critical metric .*(http-5xx-ratio|http-p95-latency)", summary), summary
+    # from what Prometheus scraped: v7's p95 is well above v6's (its provider calls are 5x slower)
+    latency = re.search(NUMBERS.format("http-p95-latency"), summary)
+    assert latency, summary
+    assert float(latency.group(1)) > 2 * float(latency.group(3)), latency.group(0)
+    assert re.search(r"fail\s+http-p95-latency \(critical\): worse by \+", summary), summary
+    sent = re.search(r"traffic sent: baseline (\d+), canary (\d+)", summary)
+    assert sent and 0 < int(sent.group(2)) < 0.1 * int(sent.group(1)), summary  # 5 %, then none
     assert processes_mentioning(str(out / ".demo")) == []
 
 
-def test_good_canary_never_fails(tmp_path: Path, prometheus_bin: str, alertmanager_bin: str, redis_bin: str) -> None:
-    example = load_example("prompt_rollout")
+@pytest.mark.integration
+def test_good_canary_passes_every_phase_live_and_is_promoted(
+    tmp_path: Path, prometheus_bin: str, alertmanager_bin: str, redis_bin: str
+) -> None:
     options = DemoOptions(
-        example=example,
+        example=load_example("prompt_rollout"),
         spec=SPEC,
         out_dir=tmp_path / "build",
         scenario="good-canary",
-        duration=55.0,  # the first phase (45 s) and its judgement
-        status_every=5.0,
+        duration=300.0,  # a bound: the rollout ends by itself after its three phases
     )
-    console = Console(file=io.StringIO(), width=160)
-    summary = asyncio.run(run_rollout_demo(options, console))
+    console = Console(file=io.StringIO(), width=160, force_terminal=True, color_system=None)  # rich's live view
+    # --speed 120: the phases of 30 and 60 minutes last 45 s each (a phase holds at least 15 samples of 3 s)
+    summary = asyncio.run(run_rollout_demo(options, console, speed=120))
     output = console.file.getvalue()  # type: ignore[attr-defined]
-    assert summary.error is None, output
-    phases = {phase for phase, _ in summary.rollout_verdicts}
-    verdicts = {verdict for _, verdict in summary.rollout_verdicts}
-    assert phases and "canary" in phases, output
-    assert FAIL not in verdicts, "\n".join(summary.rollout)
-    assert summary.rollout_state in ("running", "promoted", "stopped"), summary.rollout_state
-    assert any(line.startswith("  final verdict: ") for line in summary.rollout), summary.rollout
+    lines = "\n".join(summary.rollout)
+    assert lines.startswith("Rollout prompter-v7 (120x faster: one sample per 3s): "), lines
+    assert summary.error is None, output[-3000:]
+    assert summary.rollout_phases == [("canary", PASS), ("expansion", PASS), ("full", PASS)], lines
+    assert summary.rollout_state == "promoted", lines
+    assert any(line.startswith("  final verdict: PASS - ") for line in summary.rollout), lines
+    # the last phase (100 %) is judged against the baseline's preceding window: the canary's latency is v6's
+    latency = re.search(NUMBERS.format("http-p95-latency"), lines)
+    assert latency and abs(float(latency.group(1)) / float(latency.group(3)) - 1) < 0.2, lines
+    sent = re.search(r"traffic sent: baseline (\d+), canary (\d+)", lines)
+    assert sent and int(sent.group(2)) > int(sent.group(1)) / 2, lines  # the canary had 5 %, 25 %, then 100 %
+    # the live view: the usual numbers, then the rollout's table, a row per metric with its verdict so far
+    for phase in ("phase canary: 5% of the traffic", "phase expansion: 25% of the", "phase full: 100% of the"):
+        assert f"rollout prompter-v7 · {phase}" in output, phase
+    assert re.search(r"http-p95-latency \*\s+│ pass\s+│", output), output[-3000:]
+    assert "rollout prompter-v7 · promoted: every phase passed, the canary serves all the traffic" in output
+    assert "phases   canary 5%: pass  expansion 25%: pass  full 100%: pass" in output
+    # every sample's judgement of the phase so far: inconclusive while there are too few samples, then pass
+    full = [verdict for phase, verdict in summary.rollout_verdicts if phase == "full"]
+    assert full[0] == INCONCLUSIVE and full[-1] == PASS, full
 
 
 def test_a_rollout_scenario_needs_an_example_with_a_rollout(tmp_path: Path) -> None:
@@ -192,6 +224,23 @@ def test_a_rollout_scenario_needs_an_example_with_a_rollout(tmp_path: Path) -> N
     )
     assert result.returncode == 2, result.stdout + result.stderr
     assert "preview_jobs has no scenario 'bad-canary'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "named"), [(["--no-prometheus"], "--no-prometheus"), (["--tsdb", "victoria-metrics"], "--tsdb")]
+)
+def test_a_rollout_is_judged_from_prometheus(tmp_path: Path, flag: list[str], named: str) -> None:
+    result = subprocess.run(
+        [JOBPULSE, "demo", "prompt_rollout", "--scenario", "bad-canary", *flag, "--out", str(tmp_path / "build")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"a rollout is judged from Prometheus (jobpulse canary); drop {named}" in result.stderr
+    assert not (tmp_path / "build").exists()
 
 
 def test_examples_with_a_rollout_are_offered_the_rollout_scenarios(tmp_path: Path) -> None:

@@ -165,6 +165,47 @@ def test_the_app_counts_what_it_served(redis_server: RedisServer, tmp_path: Path
 
 
 @pytest.mark.integration
+def test_two_tracks_in_one_process_each_run_their_own_scoring_tasks(redis_server: RedisServer, tmp_path: Path) -> None:
+    """``jobpulse demo --scenario bad-canary`` serves the baseline and the canary in one process, each with its own
+    Celery app and embedded worker: each worker runs its own app's tasks, counted in its own registry (Celery
+    looks a task up in the process's current app, the last one that started a worker, unless the pool says
+    otherwise)."""
+    example = load_example(EXAMPLE)
+    base = redis_server.url.rsplit("/", 1)[0]
+    registries = {track: CollectorRegistry() for track in ("baseline", "canary")}
+    apps = {
+        track: example.create_app(
+            registry=registries[track],
+            broker_url=f"{base}/{n + 1}",  # a Redis database each: their own queue
+            workdir=tmp_path / track,
+            scenario="good-canary",
+            track=track,
+            queue_interval=0.3,
+            time_scale=0.1,
+            seed=n,
+        )
+        for n, track in enumerate(registries)
+    }
+    warm_up = example.workload_module.warm_up
+    with serve(apps["baseline"], shutdown_timeout=30) as baseline, serve(apps["canary"], shutdown_timeout=30) as canary:
+        urls = {"baseline": baseline, "canary": canary}
+        for url in urls.values():
+            assert asyncio.run(warm_up(url)) == 150
+        deadline = time.monotonic() + 120
+        while True:
+            samples = {track: scrape(f"{url}/metrics") for track, url in urls.items()}
+            inserted = {track: total(s, "prompter_prompt_results_insert_total") for track, s in samples.items()}
+            ran = {
+                track: total(s, "celery_task_runtime_seconds_count", queue="prompter") for track, s in samples.items()
+            }
+            if ran == inserted or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert inserted["baseline"] > 100 and inserted["canary"] > 100, inserted
+    assert ran == inserted, f"scoring tasks run per track: {ran}; inserted (one task each): {inserted}"
+
+
+@pytest.mark.integration
 def test_every_seed_query_returns_data_from_the_demos_prometheus(
     redis_server: RedisServer, prometheus_bin: str, tmp_path: Path
 ) -> None:

@@ -148,6 +148,9 @@ def demo_command(
     rollout = scenarios[scenario].rollout is not None
     if rollout and not spec.rollouts:
         fail(f"--scenario {scenario}: {loaded.name}'s spec has no `rollouts` section to play")
+    if rollout and (no_prometheus or tsdb != "prometheus"):
+        given = "--no-prometheus" if no_prometheus else f"--tsdb {tsdb}"
+        fail(f"--scenario {scenario}: a rollout is judged from Prometheus (jobpulse canary); drop {given}")
     out = out_dir if out_dir is not None else loaded.path / "build"
     _check_out_dir(out, spec)
     console = Console()

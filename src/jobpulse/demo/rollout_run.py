@@ -75,6 +75,8 @@ def _check(options: DemoOptions) -> None:
         )
     if not options.prometheus:
         raise DemoError(f"--scenario {options.scenario}: the rollout is judged from Prometheus; drop --no-prometheus")
+    if options.tsdb != "prometheus":
+        raise DemoError(f"--scenario {options.scenario}: the rollout is judged from Prometheus; drop --tsdb")
     if find_binary("prometheus") is None:
         hint = install_hint("prometheus")
         raise DemoError(f"--scenario {options.scenario}: the rollout is judged from Prometheus: {hint}")
@@ -136,6 +138,7 @@ async def run_rollout_demo(options: DemoOptions, console: Console, *, speed: flo
             summary.rollout = rollout_summary_lines(driver, speed)
             summary.rollout_state = driver.state
             summary.rollout_verdicts = list(driver.seen)
+            summary.rollout_phases = [(r.phase.name, r.verdict.verdict if r.verdict else None) for r in driver.records]
     finally:
         if listener is not None:
             listener.stop()

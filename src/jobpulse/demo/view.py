@@ -107,10 +107,12 @@ class DemoSummary:
     urls: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
-    #: a rollout scenario (jobpulse.demo.rollout): its summary lines, how it ended, every verdict seen (phase, verdict)
+    #: a rollout scenario (jobpulse.demo.rollout): its summary lines, how it ended, every verdict seen while the
+    #: phases ran (phase, verdict), and each played phase's verdict at its end (phase, verdict; None: not ended)
     rollout: list[str] = field(default_factory=list)
     rollout_state: str | None = None
     rollout_verdicts: list[tuple[str, str]] = field(default_factory=list)
+    rollout_phases: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 def summary_lines(summary: DemoSummary) -> list[str]:
