@@ -53,6 +53,7 @@ from jobpulse.demo.runner import (
 from jobpulse.demo.server import AppServer
 from jobpulse.demo.stats import JobMetrics
 from jobpulse.demo.view import DemoSummary, ViewInfo, render, status_line
+from jobpulse.render.atomic import absolute
 from jobpulse.render.files import write_build
 from jobpulse.spec.rollout import Rollout
 from jobpulse.verify.binaries import find_binary, install_hint
@@ -104,7 +105,7 @@ async def run_rollout_demo(options: DemoOptions, console: Console, *, speed: flo
     listener: DogStatsdListener | None = None
     try:
         result = compile_spec(spec)
-        out = options.out_dir.resolve()
+        out = absolute(options.out_dir)  # not resolve(): the build directory may be a symlink it flips
         summary.build_files = write_build(result, out)
         summary.build_dir = out
         _say(console, f"build: {len(summary.build_files)} files in {out}")
