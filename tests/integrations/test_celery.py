@@ -94,6 +94,34 @@ def test_known_mix_of_outcomes_retries_and_delays(celery_setup: tuple[Any, Any, 
     assert metrics.running == 0
 
 
+def test_a_retry_that_starts_before_its_first_attempt_has_ended(celery_setup: tuple[Any, Any, Any]) -> None:
+    """A retry is the same task id: its attempt may start (on another pool thread) before the first attempt's
+    postrun signal has run, on a loaded machine; each attempt is still counted as its own (the first attempt's
+    postrun closed the retry's and its success went uncounted)."""
+    from celery import signals
+
+    app, telemetry, metrics = celery_setup
+    registry = telemetry.registry
+
+    def slow(**_: Any) -> None:
+        time.sleep(1.0)  # the first attempt's postrun, held up past the retry's 0.3 s countdown
+
+    signals.task_retry.connect(slow, weak=False, dispatch_uid="test-slow-retry")
+    try:
+        with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10):
+            app.tasks["t.slow_retry"].delay()  # the retry runs from 0.3 s to 1.8 s
+            wait_until(lambda: total(registry, "celery_task_completed_total") >= 1, what="the task's success")
+            wait_until(lambda: metrics.running == 0, what="both attempts closed")
+    finally:
+        signals.task_retry.disconnect(dispatch_uid="test-slow-retry")
+    assert value(registry, "celery_task_started_total", task="t.slow_retry") == 2
+    assert value(registry, "celery_task_retries_total", task="t.slow_retry", queue="celery") == 1
+    assert value(registry, "celery_task_completed_total", task="t.slow_retry", outcome="success") == 1
+    assert total(registry, "celery_task_completed_total", outcome="failure") == 0
+    assert total(registry, "celery_task_runtime_seconds_count") == 1
+    assert total(registry, "celery_tasks_in_flight") == 0
+
+
 def test_queue_wait_is_measured_from_publish(celery_setup: tuple[Any, Any, Any]) -> None:
     """Tasks published while no worker runs wait until one starts: the histogram sees that wait."""
     app, telemetry, _ = celery_setup

@@ -40,6 +40,12 @@ _signals: Any = require("celery.signals", extra="celery", feature="jobpulse's Ce
 LOGGER = logging.getLogger("jobpulse.celery")
 
 
+def _attempt(request: Any) -> int:
+    """Which attempt a task request is: 0 for the first, then its number of retries."""
+    retries = getattr(request, "retries", 0)
+    return retries if isinstance(retries, int) and retries >= 0 else 0
+
+
 @dataclass
 class _Running:
     job: Job
@@ -83,7 +89,8 @@ class CeleryMetrics:
         self.include = include or (lambda name: not name.startswith("celery."))
         self.on_process_init = on_process_init
         self.propagate_context = propagate_context
-        self._running: dict[str, _Running] = {}
+        #: (task id, attempt): a retry has its task's id, and may start before the attempt it retries has ended
+        self._running: dict[tuple[str, int], _Running] = {}
         self._lock = threading.Lock()
         self._uid = f"jobpulse-celery-{id(self)}"
         self._connected = False
@@ -216,7 +223,7 @@ class CeleryMetrics:
             job.start()
             if isinstance(task_id, str):
                 with self._lock:
-                    self._running[task_id] = _Running(job, token)
+                    self._running[(task_id, attempts - 1)] = _Running(job, token)
         except Exception:
             self._failed("task_prerun")
 
@@ -231,16 +238,16 @@ class CeleryMetrics:
         ctx.job_id = job_id
         return ctx
 
-    def _get(self, task_id: Any) -> _Running | None:
+    def _get(self, task_id: Any, request: Any) -> _Running | None:
         if not isinstance(task_id, str):
             return None
-        return self._running.get(task_id)
+        return self._running.get((task_id, _attempt(request)))
 
     def _on_success(self, sender: Any = None, **_: Any) -> None:
         try:
             if sender is None:
                 return
-            running = self._get(getattr(sender.request, "id", None))
+            running = self._get(getattr(sender.request, "id", None), sender.request)
             if running is not None:
                 running.job.succeed()
         except Exception:
@@ -248,7 +255,7 @@ class CeleryMetrics:
 
     def _on_failure(self, sender: Any = None, task_id: Any = None, exception: Any = None, **_: Any) -> None:
         try:
-            running = self._get(task_id)
+            running = self._get(task_id, getattr(sender, "request", None))
             if running is None:
                 return
             if running.job.fail(exception) and self.errors is not None:
@@ -259,7 +266,7 @@ class CeleryMetrics:
 
     def _on_retry(self, sender: Any = None, request: Any = None, **_: Any) -> None:
         try:
-            running = self._get(getattr(request, "id", None))
+            running = self._get(getattr(request, "id", None), request)
             if running is not None:
                 running.job.retry()
         except Exception:
@@ -272,9 +279,13 @@ class CeleryMetrics:
             if not self.include(name):
                 return
             with self._lock:
-                running = self._running.pop(task_id, None) if isinstance(task_id, str) else None
+                # a revoked task id: every attempt of it that is running (the latest one's labels below)
+                attempts = sorted(key for key in self._running if key[0] == task_id) if isinstance(task_id, str) else []
+                popped = [self._running.pop(key) for key in attempts]
+            running = popped[-1] if popped else None
+            for other in popped:
+                other.job.fail()
             if running is not None:
-                running.job.fail()
                 values: Mapping[str, object] = running.job.attributes
             else:
                 kwargs = getattr(request, "kwargs", None)
@@ -290,7 +301,7 @@ class CeleryMetrics:
             if not isinstance(task_id, str):
                 return
             with self._lock:
-                running = self._running.pop(task_id, None)
+                running = self._running.pop((task_id, _attempt(getattr(task, "request", None))), None)
             if running is None:
                 return
             job = running.job
