@@ -38,7 +38,8 @@ SPEED = 120.0
 INTERVAL = "500ms"
 
 SetScenario = Callable[[Any, str], Awaitable[None] | None]
-Settled = Callable[[Any], bool]
+#: whether the app is back to normal after a scenario: True, or False or a string that says what it still does
+Settled = Callable[[Any], bool | str]
 
 
 class AppThread:
@@ -56,7 +57,7 @@ class AppThread:
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
 
     async def start(self) -> None:
-        await self.call(self.server.start())
+        await self.call(self.server.start(timeout=90.0))  # the platform starts PostgreSQL and Redis first
 
     async def stop(self) -> None:
         await self.call(self.server.stop())
@@ -163,8 +164,17 @@ class Stack:
             assert await self.alertmanager_alerts() == []
             await asyncio.sleep(0.25)
 
-    async def play(self, name: str, *, timeout: float = 40.0, grace: float = 1.0) -> Played:
-        """Switch ``name`` on; every alert of its ``fires`` reaches Alertmanager and nothing else fires."""
+    async def play(
+        self,
+        name: str,
+        *,
+        timeout: float = 40.0,
+        grace: float = 1.0,
+        during: Callable[[Stack], Awaitable[None]] | None = None,
+    ) -> Played:
+        """Switch ``name`` on; every alert of its ``fires`` reaches Alertmanager and nothing else fires.
+
+        ``during`` runs once the scenario is on (e.g. the traffic a queue needs to reach its threshold)."""
         scenario = self.scenarios[name]
         expected = set(scenario.fires)
         played = Played(name)
@@ -175,6 +185,8 @@ class Stack:
         else:
             await self._switch(name)
         try:
+            if during is not None:
+                await during(self)
             deadline = started + timeout
             while True:
                 now = time.monotonic()
@@ -204,16 +216,17 @@ class Stack:
             if down:
                 await self.server.restart()
             await self._switch("healthy")
-        await self.reset()
+        await self.reset(after=name)
         played.seconds = round(time.monotonic() - started, 1)
         self.played.append(played)
         return played
 
-    async def reset(self, timeout: float = 30.0) -> None:
+    async def reset(self, timeout: float = 30.0, after: str = "the scenario") -> None:
         """Healthy again: the app settles, Prometheus forgets every sample, no alert is left anywhere."""
         deadline = time.monotonic() + timeout
-        while not self.settled(self.app):
-            assert time.monotonic() < deadline, "the app did not settle after the scenario"
+        while (settled := self.settled(self.app)) is not True:
+            why = f" ({settled})" if isinstance(settled, str) else ""
+            assert time.monotonic() < deadline, f"the app did not settle after {after}{why}"
             await asyncio.sleep(0.1)
         await asyncio.to_thread(self.prometheus.delete_all_series)
         while True:
