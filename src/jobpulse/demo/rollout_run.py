@@ -36,21 +36,19 @@ from jobpulse.demo.rollout import (
     rollout_status_line,
     rollout_summary_lines,
 )
-from jobpulse.demo.runner import (
-    DEMO_DIR,
-    DemoError,
-    DemoOptions,
-    _attach_log_file,
-    _detach_log_file,
-    _install_signals,
-    _remove_signals,
-    _say,
-    _stop_task,
-    _supported_kwargs,
-    _task_error,
-    _Watcher,
-)
+from jobpulse.demo.runner import DEMO_DIR, DemoError, DemoOptions
 from jobpulse.demo.server import AppServer
+from jobpulse.demo.session import (
+    Watcher,
+    attach_log_file,
+    detach_log_file,
+    install_signals,
+    remove_signals,
+    say,
+    stop_task,
+    supported_kwargs,
+    task_error,
+)
 from jobpulse.demo.stats import JobMetrics
 from jobpulse.demo.view import DemoSummary, ViewInfo, render, status_line
 from jobpulse.render.atomic import absolute
@@ -100,7 +98,7 @@ async def run_rollout_demo(options: DemoOptions, console: Console, *, speed: flo
         summary.success, summary.failure = metrics.success, metrics.failure
         summary.counts, summary.depth_kind = metrics.counts, metrics.depth_kind
     stop = asyncio.Event()
-    installed = _install_signals(stop)
+    installed = install_signals(stop)
     started = time.monotonic()
     listener: DogStatsdListener | None = None
     try:
@@ -108,13 +106,13 @@ async def run_rollout_demo(options: DemoOptions, console: Console, *, speed: flo
         out = absolute(options.out_dir)  # not resolve(): the build directory may be a symlink it flips
         summary.build_files = write_build(result, out)
         summary.build_dir = out
-        _say(console, f"build: {len(summary.build_files)} files in {out}")
+        say(console, f"build: {len(summary.build_files)} files in {out}")
         workdir = out / DEMO_DIR
         workdir.mkdir(parents=True, exist_ok=True)
         summary.workdir = workdir
         phases = ", ".join(f"{p.name} {p.weight:g}% for {p.min_duration}" for p in rollout.phases)
         every = rollout.interval
-        _say(console, f"rollout {rollout.name}: time runs {speed:g}x faster, a sample per side every {every}; {phases}")
+        say(console, f"rollout {rollout.name}: time runs {speed:g}x faster, a sample per side every {every}; {phases}")
         extra: dict[str, Any] = {}
         if "dogstatsd" in inspect.signature(example.create_app).parameters:
             listener = DogStatsdListener(workdir / "dogstatsd.txt").start()
@@ -122,7 +120,7 @@ async def run_rollout_demo(options: DemoOptions, console: Console, *, speed: flo
         registries = {track: CollectorRegistry() for track in TRACKS}
         apps = {
             track: example.create_app(
-                **_supported_kwargs(
+                **supported_kwargs(
                     example.create_app,
                     spec_path=example.spec_path,
                     registry=registries[track],
@@ -144,7 +142,7 @@ async def run_rollout_demo(options: DemoOptions, console: Console, *, speed: flo
         if listener is not None:
             listener.stop()
             summary.notes.append(listener.summary())
-        _remove_signals(installed)
+        remove_signals(installed)
         summary.elapsed = time.monotonic() - started
     return summary
 
@@ -160,7 +158,7 @@ async def _serve_and_play(
     stop: asyncio.Event,
     summary: DemoSummary,
 ) -> RolloutDriver | None:
-    log_handler = _attach_log_file(options.example, workdir / "app.log")
+    log_handler = attach_log_file(options.example, workdir / "app.log")
     servers = {track: AppServer(app, port=options.port if track == "baseline" else 0) for track, app in apps.items()}
     monitoring = Monitoring()
     workload_task: asyncio.Task[Any] | None = None
@@ -168,7 +166,7 @@ async def _serve_and_play(
     workload_stop, driver_stop = asyncio.Event(), asyncio.Event()
     split: TrafficSplit | None = None
     driver: RolloutDriver | None = None
-    watcher: _Watcher | None = None
+    watcher: Watcher | None = None
     try:
         for track, server in servers.items():
             try:
@@ -176,7 +174,7 @@ async def _serve_and_play(
             except OSError as exc:
                 raise DemoError(f"cannot serve the {track} app: {exc.strerror or exc}") from exc
             summary.urls[track] = server.url
-            _say(console, f"{track + ':':<13} {server.url}  (metrics at {server.url}/metrics)")
+            say(console, f"{track + ':':<13} {server.url}  (metrics at {server.url}/metrics)")
         values = {"baseline": rollout.baseline, "canary": rollout.canary}
         monitoring = await asyncio.to_thread(
             start_monitoring,
@@ -189,16 +187,16 @@ async def _serve_and_play(
             alertmanager_config=options.out_dir.resolve() / "alertmanager" / "alertmanager.yml",
         )
         for note in monitoring.notes:
-            _say(console, note, style="yellow")
+            say(console, note, style="yellow")
         summary.notes.extend(monitoring.notes)
         if monitoring.prometheus is None:
             why = "; ".join(monitoring.notes)
             raise DemoError(f"the rollout is judged from Prometheus, which did not start: {why}")
         summary.urls["prometheus"] = monitoring.prometheus.url
-        _say(console, f"Prometheus:   {monitoring.prometheus.url}  (alerts at /alerts, rules at /rules)")
+        say(console, f"Prometheus:   {monitoring.prometheus.url}  (alerts at /alerts, rules at /rules)")
         if monitoring.alertmanager is not None:
             summary.urls["alertmanager"] = monitoring.alertmanager.url
-            _say(console, f"Alertmanager: {monitoring.alertmanager.url}")
+            say(console, f"Alertmanager: {monitoring.alertmanager.url}")
         warm_up = getattr(options.example.workload_module, "warm_up", None)
         if callable(warm_up):
             # both tracks freshly deployed: each stores and caches what the workload asks for before the rollout
@@ -206,10 +204,10 @@ async def _serve_and_play(
             began = time.monotonic()
             answered = await asyncio.gather(*(warm_up(server.url) for server in servers.values()))
             took = time.monotonic() - began
-            _say(console, f"warm-up:      {' and '.join(map(str, answered))} requests to the tracks ({took:.1f}s)")
+            say(console, f"warm-up:      {' and '.join(map(str, answered))} requests to the tracks ({took:.1f}s)")
         # the view's numbers: Prometheus (both tracks), else the baseline's own metrics
         paths = tuple(getattr(options.example.app_module, "METRICS_PATHS", ("/metrics",)))
-        watcher = _Watcher(servers["baseline"].url, paths, metrics, monitoring)
+        watcher = Watcher(servers["baseline"].url, paths, metrics, monitoring)
         await watcher.snapshot_local()
         split = TrafficSplit(servers["baseline"].url, servers["canary"].url)
         client = httpx.AsyncClient(transport=split, timeout=30.0, trust_env=False)
@@ -219,7 +217,7 @@ async def _serve_and_play(
         workload_task = asyncio.ensure_future(
             run_workload(
                 servers["baseline"].url,
-                **_supported_kwargs(run_workload, stop=workload_stop, rate_per_second=RATE_PER_SECOND, client=client),
+                **supported_kwargs(run_workload, stop=workload_stop, rate_per_second=RATE_PER_SECOND, client=client),
             )
         )
         driver = RolloutDriver(rollout, split, monitoring.prometheus.api)
@@ -236,9 +234,9 @@ async def _serve_and_play(
         summary.error = await _watch(options, console, watcher, info, stop, servers, workload_task, driver)
     finally:
         driver_stop.set()
-        await _stop_task(driver_task, timeout=5.0)
+        await stop_task(driver_task, timeout=5.0)
         workload_stop.set()
-        stats = await _stop_task(workload_task, timeout=8.0)
+        stats = await stop_task(workload_task, timeout=8.0)
         if is_dataclass(stats) and not isinstance(stats, type):
             summary.workload = {k: v for k, v in asdict(stats).items() if isinstance(v, int)}
         if split is not None:
@@ -253,14 +251,14 @@ async def _serve_and_play(
                 for server in reversed(list(servers.values())):
                     await server.stop()
             finally:
-                _detach_log_file(log_handler)
+                detach_log_file(log_handler)
     return driver
 
 
 async def _watch(
     options: DemoOptions,
     console: Console,
-    watcher: _Watcher,
+    watcher: Watcher,
     info: ViewInfo,
     stop: asyncio.Event,
     servers: dict[str, AppServer],
@@ -284,13 +282,13 @@ async def _watch(
                 live.update(Group(render(snapshot, info, elapsed), render_rollout(driver)), refresh=True)
             elif elapsed - last_status >= options.status_every:
                 last_status = elapsed
-                _say(console, status_line(snapshot, info, elapsed))
-                _say(console, rollout_status_line(driver))
+                say(console, status_line(snapshot, info, elapsed))
+                say(console, rollout_status_line(driver))
             for track, server in servers.items():
                 if server.task is None or server.task.done():
-                    error = f"the {track} app server stopped unexpectedly" + _task_error(server.task)
+                    error = f"the {track} app server stopped unexpectedly" + task_error(server.task)
             if workload_task.done():
-                error = "the workload stopped unexpectedly" + _task_error(workload_task)
+                error = "the workload stopped unexpectedly" + task_error(workload_task)
             now = loop.time()
             if driver.finished and over is None:
                 over = now
@@ -305,6 +303,6 @@ async def _watch(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=max(wait, 0.0))
     if live is None:
-        _say(console, status_line(snapshot, info, loop.time() - begin))
-        _say(console, rollout_status_line(driver))
+        say(console, status_line(snapshot, info, loop.time() - begin))
+        say(console, rollout_status_line(driver))
     return error

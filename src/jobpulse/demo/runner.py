@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import logging
 import secrets
-import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,18 @@ from jobpulse.demo.example import Example
 from jobpulse.demo.monitoring import Monitoring, StatusWebhook, start_monitoring
 from jobpulse.demo.scenarios import Scenario
 from jobpulse.demo.server import AppServer
-from jobpulse.demo.stats import JobMetrics, RegistryWindow, Snapshot, Totals, merge, prometheus_snapshot, scrape
+from jobpulse.demo.session import (
+    Watcher,
+    attach_log_file,
+    detach_log_file,
+    install_signals,
+    remove_signals,
+    say,
+    stop_task,
+    supported_kwargs,
+    task_error,
+)
+from jobpulse.demo.stats import JobMetrics
 from jobpulse.demo.view import DemoSummary, ViewInfo, render, status_line, summary_lines
 from jobpulse.render.atomic import absolute
 from jobpulse.render.files import write_build
@@ -68,76 +77,6 @@ class DemoOptions:
     status_every: float = 5.0  # plain status line cadence when stdout is not a terminal
 
 
-def _say(console: Console, text: str, style: str | None = None) -> None:
-    console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
-
-
-def _supported_kwargs(func: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
-    """The subset of ``kwargs`` that ``func`` accepts (examples need not take every option)."""
-    params = inspect.signature(func).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return kwargs
-    return {k: v for k, v in kwargs.items() if k in params}
-
-
-def _install_signals(stop: asyncio.Event) -> list[signal.Signals]:
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-            installed.append(sig)
-    return installed
-
-
-def _remove_signals(installed: list[signal.Signals]) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in installed:
-        loop.remove_signal_handler(sig)
-
-
-def _attach_log_file(example: Example, path: Path) -> logging.Handler:
-    """Send the app's (and uvicorn's) log lines to ``path`` so they do not break the live view."""
-    handler = logging.FileHandler(path, encoding="utf-8")
-    configure = getattr(example.app_module, "configure_logging", None)
-    if callable(configure):
-        configure(handler)
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        logging.getLogger().addHandler(handler)
-    logging.getLogger("uvicorn").addHandler(handler)
-    return handler
-
-
-def _detach_log_file(handler: logging.Handler) -> None:
-    loggers = [logging.getLogger()] + [
-        logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)
-    ]
-    for logger in loggers:
-        if handler in logger.handlers:
-            logger.removeHandler(handler)
-    handler.close()
-
-
-def _task_error(task: asyncio.Task[Any] | None) -> str:
-    if task is None or not task.done():
-        return ""
-    if task.cancelled():
-        return " (cancelled)"
-    exc = task.exception()
-    return f": {type(exc).__name__}: {exc}" if exc is not None else ""
-
-
-async def _stop_task(task: asyncio.Task[Any] | None, timeout: float) -> Any:
-    if task is None:
-        return None
-    done, _ = await asyncio.wait({task}, timeout=timeout)
-    if not done:
-        task.cancel()
-    results = await asyncio.gather(task, return_exceptions=True)
-    return results[0]
-
-
 def scrape_interval(speed: float) -> str:
     """5 s in real time; shorter when time runs faster, so the compressed windows still hold several scrapes."""
     return "5s" if speed < 5 else "1s" if speed < 30 else "500ms"
@@ -158,63 +97,12 @@ class _AppDown:
     async def run(self, server: AppServer, console: Console, *, after: float, down_for: float) -> None:
         await asyncio.sleep(after)
         self.down = True
-        _say(console, f"scenario: stopping the app for {down_for:.0f}s (its scrape target goes down)", style="yellow")
+        say(console, f"scenario: stopping the app for {down_for:.0f}s (its scrape target goes down)", style="yellow")
         await server.stop()
         await asyncio.sleep(down_for)
         await server.restart()
         self.down = False
-        _say(console, f"scenario: the app is back at {server.url}", style="yellow")
-
-
-class _Watcher:
-    """Builds a Snapshot per refresh: Prometheus first, the app's own metrics for anything missing.
-
-    The app's metrics are read from every path it serves (``METRICS_PATHS``), as Prometheus scrapes them, so
-    metrics that worker processes write (render_pipeline's ``/metrics/workers``) count too.
-    """
-
-    def __init__(self, url: str, paths: tuple[str, ...], metrics: JobMetrics | None, monitoring: Monitoring) -> None:
-        self.metrics = metrics
-        self.window = RegistryWindow(lambda: scrape(url, paths), metrics) if metrics is not None else None
-        self.monitoring = monitoring
-        self.totals: Totals | None = None  # the last cumulative numbers read from the app (for the summary)
-
-    def _local(self) -> Snapshot:
-        assert self.window is not None
-        try:
-            snap = self.window.snapshot()
-        except Exception as exc:  # the app is down (a scenario stopped it) or slow: say so, keep going
-            return Snapshot(error=f"the app's metrics could not be read: {type(exc).__name__}: {exc}")
-        self.totals = self.window.latest
-        return snap
-
-    async def snapshot_local(self) -> None:
-        """Read the app's metrics once (the baseline before the workload starts; the totals after it stops)."""
-        if self.window is not None:
-            await asyncio.to_thread(self._local)
-
-    async def settle(self, timeout: float = 3.0) -> None:
-        """Read the app's metrics until two reads agree (jobs in flight have ended) or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        previous = None
-        while self.window is not None and time.monotonic() < deadline:
-            await asyncio.to_thread(self._local)
-            now = self.totals
-            if now is not None and previous is not None and (now.enqueued, now.outcomes) == previous:
-                return
-            previous = (now.enqueued, dict(now.outcomes)) if now is not None else None
-            await asyncio.sleep(0.3)
-
-    async def snapshot(self) -> Snapshot:
-        local = await asyncio.to_thread(self._local) if self.window is not None else Snapshot()
-        store = self.monitoring.store
-        if store is None or self.metrics is None:
-            return local
-        remote = await asyncio.to_thread(prometheus_snapshot, store, self.metrics)
-        merged = merge(remote, local)
-        if merged.error is None and local.error is not None:
-            merged.error = local.error
-        return merged
+        say(console, f"scenario: the app is back at {server.url}", style="yellow")
 
 
 async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
@@ -227,7 +115,7 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
         summary.success, summary.failure = metrics.success, metrics.failure
         summary.counts, summary.depth_kind = metrics.counts, metrics.depth_kind
     stop = asyncio.Event()
-    installed = _install_signals(stop)
+    installed = install_signals(stop)
     started = time.monotonic()
     try:
         # 1. the build: rules, dashboards, docs, alert tests
@@ -235,7 +123,7 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
         out = absolute(options.out_dir)  # not resolve(): the build directory may be a symlink it flips
         summary.build_files = write_build(result, out)
         summary.build_dir = out
-        _say(console, f"build: {len(summary.build_files)} files in {out}")
+        say(console, f"build: {len(summary.build_files)} files in {out}")
         workdir = out / DEMO_DIR
         workdir.mkdir(parents=True, exist_ok=True)
         summary.workdir = workdir
@@ -252,12 +140,10 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
             # what the example sends to DogStatsD lands in a local listener: what Datadog would receive
             listener = DogStatsdListener(workdir / "dogstatsd.txt").start()
             extra["dogstatsd"] = listener.address
-            _say(
-                console, f"DogStatsD:    udp://{listener.address[0]}:{listener.address[1]}  (lines in {listener.path})"
-            )
+            say(console, f"DogStatsD:    udp://{listener.address[0]}:{listener.address[1]}  (lines in {listener.path})")
         try:
             app = example.create_app(
-                **_supported_kwargs(
+                **supported_kwargs(
                     example.create_app,
                     spec_path=example.spec_path,
                     registry=registry,
@@ -281,7 +167,7 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
         if previews.is_dir():
             summary.previews = sum(1 for _ in previews.iterdir())
     finally:
-        _remove_signals(installed)
+        remove_signals(installed)
         summary.elapsed = time.monotonic() - started
     return summary
 
@@ -300,12 +186,12 @@ async def _serve_and_watch(
     clock: SpeedClock | None = None,
 ) -> None:
     clock = clock or SpeedClock()
-    log_handler = _attach_log_file(options.example, workdir / "app.log")
+    log_handler = attach_log_file(options.example, workdir / "app.log")
     server = AppServer(app, port=options.port)
     monitoring = Monitoring()
     workload_task: asyncio.Task[Any] | None = None
     workload_stop = asyncio.Event()
-    watcher: _Watcher | None = None
+    watcher: Watcher | None = None
     try:
         # 2. the app
         try:
@@ -313,13 +199,13 @@ async def _serve_and_watch(
         except OSError as exc:
             raise DemoError(f"cannot serve the app on 127.0.0.1:{options.port}: {exc.strerror or exc}") from exc
         summary.urls["app"] = server.url
-        _say(console, f"app:          {server.url}  (metrics at {server.url}/metrics)")
+        say(console, f"app:          {server.url}  (metrics at {server.url}/metrics)")
         webhook: StatusWebhook | None = None
         page = options.spec.status_page
         if page is not None and status_token_file is not None:
             summary.urls["status"] = server.url + page.path
             webhook = StatusWebhook(server.url + page.path + "/webhook/alertmanager", status_token_file)
-            _say(console, f"status page:  {server.url}{page.path}  (incidents from Alertmanager)")
+            say(console, f"status page:  {server.url}{page.path}  (incidents from Alertmanager)")
         # 3. Prometheus + Alertmanager, when installed and wanted
         if not options.prometheus:
             monitoring.notes.append("Prometheus and Alertmanager skipped (--no-prometheus)")
@@ -339,26 +225,26 @@ async def _serve_and_watch(
             )
         if monitoring.alertmanager is not None:
             summary.urls["alertmanager"] = monitoring.alertmanager.url
-            _say(console, f"Alertmanager: {monitoring.alertmanager.url}")
+            say(console, f"Alertmanager: {monitoring.alertmanager.url}")
         if monitoring.prometheus is not None:
             summary.urls["prometheus"] = monitoring.prometheus.url
             status_app = getattr(getattr(app, "state", None), "status", None)
             if isinstance(status_app, StatusApp) and status_app.ready:
                 status_app.service.read_slos_from(monitoring.prometheus.url)  # SLO attainment on the page
-            _say(console, f"Prometheus:   {monitoring.prometheus.url}  (alerts at /alerts, rules at /rules)")
+            say(console, f"Prometheus:   {monitoring.prometheus.url}  (alerts at /alerts, rules at /rules)")
         if monitoring.victoria is not None and monitoring.vmalert is not None:
             summary.urls["victoria-metrics"] = monitoring.victoria.url
             summary.urls["vmalert"] = monitoring.vmalert.url
             status_app = getattr(getattr(app, "state", None), "status", None)
             if isinstance(status_app, StatusApp) and status_app.ready:
                 status_app.service.read_slos_from(monitoring.victoria.url)  # the same query API
-            _say(console, f"VictoriaMetrics: {monitoring.victoria.url}  (vmalert: {monitoring.vmalert.url})")
+            say(console, f"VictoriaMetrics: {monitoring.victoria.url}  (vmalert: {monitoring.vmalert.url})")
         for note in monitoring.notes:
-            _say(console, note, style="yellow")
+            say(console, note, style="yellow")
         summary.notes.extend(monitoring.notes)
         # 4. the workload, then the view until the end
         paths = tuple(getattr(options.example.app_module, "METRICS_PATHS", ("/metrics",)))
-        watcher = _Watcher(server.url, paths, metrics, monitoring)
+        watcher = Watcher(server.url, paths, metrics, monitoring)
         await watcher.snapshot_local()
         run_workload = options.example.run_workload
         if run_workload is not None:
@@ -387,13 +273,13 @@ async def _serve_and_watch(
             summary.error = await _watch(options, console, watcher, info, stop, server, workload_task, app_down)
         finally:
             summary.totals = watcher.totals
-            await _stop_task(app_down.task, timeout=0.0)
+            await stop_task(app_down.task, timeout=0.0)
             if app_down.down:
                 await server.restart()  # stopped by the scenario: serve again so the lifespan ends cleanly
     finally:
         # reverse order: traffic, Prometheus/Alertmanager, the app (its lifespan stops the workers)
         workload_stop.set()
-        stats = await _stop_task(workload_task, timeout=8.0)
+        stats = await stop_task(workload_task, timeout=8.0)
         if is_dataclass(stats) and not isinstance(stats, type):
             summary.workload = {k: v for k, v in asdict(stats).items() if isinstance(v, int)}
         elif isinstance(stats, BaseException) and summary.error is None:
@@ -407,13 +293,13 @@ async def _serve_and_watch(
             try:
                 await server.stop()
             finally:
-                _detach_log_file(log_handler)
+                detach_log_file(log_handler)
 
 
 async def _watch(
     options: DemoOptions,
     console: Console,
-    watcher: _Watcher,
+    watcher: Watcher,
     info: ViewInfo,
     stop: asyncio.Event,
     server: AppServer,
@@ -425,7 +311,7 @@ async def _watch(
     begin = loop.time()
     deadline = None if options.duration is None else begin + options.duration
     if options.duration is None:
-        _say(console, "running until Ctrl-C")
+        say(console, "running until Ctrl-C")
     live = Live(console=console, auto_refresh=False, transient=False) if console.is_terminal else None
     last_status = -options.status_every
     error: str | None = None
@@ -437,14 +323,14 @@ async def _watch(
                 live.update(render(snapshot, info, elapsed), refresh=True)
             elif elapsed - last_status >= options.status_every:
                 last_status = elapsed
-                _say(console, status_line(snapshot, info, elapsed))
+                say(console, status_line(snapshot, info, elapsed))
             planned = app_down is not None and (
                 app_down.down or (app_down.task is not None and not app_down.task.done())
             )
             if (server.task is None or server.task.done()) and not planned:
-                error = "the app server stopped unexpectedly" + _task_error(server.task)
+                error = "the app server stopped unexpectedly" + task_error(server.task)
             elif workload_task is not None and workload_task.done():
-                error = "the workload stopped unexpectedly" + _task_error(workload_task)
+                error = "the workload stopped unexpectedly" + task_error(workload_task)
             now = loop.time()
             if error or stop.is_set() or (deadline is not None and now >= deadline):
                 break
@@ -452,10 +338,10 @@ async def _watch(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=max(wait, 0.0))
     if live is None:
-        _say(console, status_line(snapshot, info, loop.time() - begin))
+        say(console, status_line(snapshot, info, loop.time() - begin))
     return error
 
 
 def print_summary(console: Console, summary: DemoSummary) -> None:
     for line in summary_lines(summary):
-        _say(console, line)
+        say(console, line)
