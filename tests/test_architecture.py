@@ -206,3 +206,13 @@ def test_the_package_names_its_public_api_and_its_version() -> None:
     assert jobpulse.runtime.__name__ == "jobpulse.runtime"  # subpackages as attributes, as before
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         _ = jobpulse.Nope  # type: ignore[attr-defined]
+
+
+def test_no_module_holds_more_than_450_lines() -> None:
+    """A module past 450 lines has started to hold several concepts: split it by concept (docs/architecture.md)."""
+    long = {
+        str(path.relative_to(PACKAGE)): lines
+        for path in PACKAGE.rglob("*.py")
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 450
+    }
+    assert long == {}
