@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import random
 import shutil
 import tempfile
@@ -58,6 +59,7 @@ from jobpulse.runtime.queues import QueueState
 
 __all__ = [
     "ENV",
+    "FAULT_SCENARIOS",
     "PROVIDERS",
     "QUEUE",
     "ROLLOUT_SCENARIOS",
@@ -69,6 +71,7 @@ __all__ = [
 ]
 
 SPEC_PATH = Path(__file__).with_name("jobpulse.yaml")
+LOGGER = logging.getLogger("prompter")
 ENV = "prod"
 SERVICE = "prompter-api"
 QUEUE = "prompter"
@@ -89,15 +92,26 @@ class Scenario:
     cache_ttl: float  # seconds a version stays cached (0: no cache)
     retry_rate: float  # share of scoring task attempts that ask for a retry
     provider_seconds: tuple[float, float] = (0.002, 0.02)  # one prompt call to the provider
+    resubmits: int = 0  # times each prompt arrives again (a client retrying): each one a unique violation
+    redis_down: bool = False  # the app's own Redis (broker and queue state) is stopped
 
 
+_HEALTHY_PROBES = {"openai": 0.02, "google": 0.05, "anthropic": 0.01}
 SCENARIOS = {
-    "healthy": Scenario({"openai": 0.02, "google": 0.05, "anthropic": 0.01}, 0.002, (0.01, 0.08), 30.0, 0.05),
-    # providers degrade: probes fail a third of the time, 3% of prompts answer 503
-    "failure-spike": Scenario({"openai": 0.3, "google": 0.4, "anthropic": 0.3}, 0.03, (0.01, 0.08), 30.0, 0.2),
+    # the providers answer every prompt; a few probes fail
+    "healthy": Scenario(_HEALTHY_PROBES, 0.0, (0.01, 0.08), 30.0, 0.05),
+    # providers degrade: probes fail a third of the time, 10% of prompts answer 503
+    "failure-spike": Scenario({"openai": 0.3, "google": 0.4, "anthropic": 0.3}, 0.10, (0.01, 0.08), 30.0, 0.2),
     # the version store is slow and the cache is off: ensure-version p95 goes past 3 s
-    "slow": Scenario({"openai": 0.02, "google": 0.05, "anthropic": 0.01}, 0.002, (2.5, 4.0), 0.0, 0.05),
+    "slow": Scenario(_HEALTHY_PROBES, 0.0, (2.5, 4.0), 0.0, 0.05),
+    # Redis (Celery's broker, the queue state) is down: scoring tasks are not queued, prompts are still answered
+    "redis-down": Scenario(_HEALTHY_PROBES, 0.0, (0.01, 0.08), 30.0, 0.05, redis_down=True),
+    # a client library retries every prompt five times (its timeout is shorter than the provider's answer)
+    "retry-storm": Scenario(_HEALTHY_PROBES, 0.0, (0.01, 0.08), 30.0, 0.05, resubmits=5),
 }
+#: the scenarios the app plays by itself (``app.state.faults.scenario`` switches at runtime); scenarios.yaml says
+#: what each fires
+FAULT_SCENARIOS = tuple(SCENARIOS)
 #: ``jobpulse demo --scenario`` names → this example's scenarios
 DEMO_SCENARIOS = {"stall": "slow"}
 
@@ -115,6 +129,28 @@ ROLLOUT_SCENARIOS = {
     "good-canary": {"baseline": _V6, "canary": _V6},
     "bad-canary": {"baseline": _V6, "canary": _V7_BAD},
 }
+
+
+class Faults:
+    """The world the app runs in: a fault scenario, switched at runtime by setting ``scenario`` (redis-down stops
+    and starts the app's own Redis through ``on_change``), or a rollout track's fixed world."""
+
+    def __init__(self, scenario: str, world: Scenario) -> None:
+        self._scenario, self.world = scenario, world
+        self.on_change: list[Any] = []  # callables (old world, new world)
+
+    @property
+    def scenario(self) -> str:
+        return self._scenario
+
+    @scenario.setter
+    def scenario(self, value: str) -> None:
+        value = DEMO_SCENARIOS.get(value, value)
+        if value not in SCENARIOS:
+            raise ValueError(f"unknown fault scenario {value!r}; choose from {', '.join(SCENARIOS)}")
+        old, self._scenario, self.world = self.world, value, SCENARIOS[value]
+        for callback in list(self.on_change):
+            callback(old, self.world)
 
 
 class AppThreadPool(TaskPool):
@@ -167,7 +203,7 @@ RESULTS = sa.Table(
 )
 
 
-def make_celery(broker_url: str, telemetry: Telemetry, scenario: Scenario, rng: random.Random) -> Celery:
+def make_celery(broker_url: str, telemetry: Telemetry, faults: Faults, rng: random.Random) -> Celery:
     """The Celery app, its scoring task and jobpulse's signal handlers (``prompter_task`` in the spec)."""
     from jobpulse.integrations.celery import instrument_celery
 
@@ -183,7 +219,7 @@ def make_celery(broker_url: str, telemetry: Telemetry, scenario: Scenario, rng: 
     @celery.task(name=SCORE_TASK, bind=True, max_retries=3, shared=False)  # this app only
     def score_result(self: Any, result_id: int, time_scale: float = 1.0) -> float:
         time.sleep(rng.uniform(0.02, 0.2) * time_scale)
-        if rng.random() < scenario.retry_rate:
+        if rng.random() < faults.world.retry_rate:
             raise self.retry(countdown=0.05)
         return rng.random()
 
@@ -217,7 +253,9 @@ def create_app(
         raise ValueError(f"scenario must be one of {', '.join([*SCENARIOS, *ROLLOUT_SCENARIOS])}")
     if track not in TRACKS:
         raise ValueError(f"track must be one of {', '.join(TRACKS)}")
-    world = ROLLOUT_SCENARIOS[scenario][track] if scenario in ROLLOUT_SCENARIOS else SCENARIOS[scenario]
+    faults = Faults(
+        scenario, ROLLOUT_SCENARIOS[scenario][track] if scenario in ROLLOUT_SCENARIOS else SCENARIOS[scenario]
+    )
     version = TRACKS[track]
     sinks = []
     if dogstatsd is not None:
@@ -240,6 +278,7 @@ def create_app(
         now = time.monotonic()
         with prompter.lock:
             cached = prompter.versions.get(template)
+        world = faults.world
         if cached is not None and now - cached[1] < world.cache_ttl:
             m("prompter_version_cache_hits_total").inc()
         else:
@@ -275,14 +314,20 @@ def create_app(
         return result_id, True
 
     def handle_prompt(prompt: str, provider: str) -> tuple[int, dict[str, Any]]:
+        world = faults.world
         ensure_version(int(hashlib.sha256(prompt.encode()).hexdigest()[:4], 16) % 40)
         time.sleep(rng.uniform(*world.provider_seconds) * time_scale)  # the provider call
         if rng.random() < world.provider_error:
             return 503, {"error": f"{provider} is unavailable"}
         result_id, inserted = store(prompt, provider)
+        for _ in range(world.resubmits):  # retry-storm: the same prompt again, each a unique violation
+            store(prompt, provider)
         if inserted:
             assert prompter.celery is not None
-            prompter.celery.send_task(SCORE_TASK, args=[result_id], kwargs={"time_scale": time_scale}, queue=QUEUE)
+            try:
+                prompter.celery.send_task(SCORE_TASK, args=[result_id], kwargs={"time_scale": time_scale}, queue=QUEUE)
+            except Exception as exc:  # the broker is down: the result is stored, its scoring is not queued
+                LOGGER.warning("result %s not queued for scoring: %s", result_id, type(exc).__name__)
         return (201 if inserted else 200), {"result_id": result_id, "version": version, "deduplicated": not inserted}
 
     async def prompts(request: Request) -> JSONResponse:
@@ -313,7 +358,8 @@ def create_app(
         return JSONResponse({k: row[k] for k in ("id", "version", "provider", "fingerprint")})
 
     async def info(request: Request) -> JSONResponse:
-        return JSONResponse({"service": SERVICE, "env": ENV, "track": track, "version": version, "scenario": scenario})
+        body = {"service": SERVICE, "env": ENV, "track": track, "version": version, "scenario": faults.scenario}
+        return JSONResponse(body)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -322,7 +368,7 @@ def create_app(
         while not prompter.stop_probes.wait(probe_interval):
             for provider in PROVIDERS:
                 m("prompter_probe_attempts_total").inc(provider=provider, env=ENV)
-                if rng.random() < world.probe_failure[provider]:
+                if rng.random() < faults.world.probe_failure[provider]:
                     m("prompter_probe_failures_total").inc(provider=provider, env=ENV)
 
     def start() -> None:
@@ -337,7 +383,7 @@ def create_app(
         url = prompter.database_url or f"sqlite:///{prompter.workdir / 'prompter.db'}"
         prompter.engine = sa.create_engine(url)
         METADATA.create_all(prompter.engine)
-        prompter.celery = make_celery(prompter.broker_url, telemetry, world, rng)
+        prompter.celery = make_celery(prompter.broker_url, telemetry, faults, rng)
         from celery.contrib.testing.worker import start_worker
         from kombu.asynchronous import set_event_loop
 
@@ -363,8 +409,24 @@ def create_app(
         ).start()
         prompter.probes = threading.Thread(target=probe_loop, name="prompter-probes", daemon=True)
         prompter.probes.start()
+        faults.on_change.append(switch_redis)
+        if faults.world.redis_down:  # started in redis-down (jobpulse demo --scenario redis-down)
+            switch_redis(SCENARIOS["healthy"], faults.world)
+
+    def switch_redis(old: Scenario, new: Scenario) -> None:
+        """redis-down: stop the app's own Redis (as a crash would), start it again when the scenario ends."""
+        if prompter.redis is None or old.redis_down == new.redis_down:
+            return
+        if new.redis_down:
+            prompter.redis.kill()
+        else:
+            prompter.redis.start()
 
     def stop() -> None:
+        if switch_redis in faults.on_change:
+            faults.on_change.remove(switch_redis)
+        if prompter.redis is not None and not prompter.redis.running:
+            prompter.redis.start()  # back for the worker's shutdown
         prompter.stop_probes.set()
         if prompter.probes is not None:
             prompter.probes.join(timeout=5)
@@ -415,5 +477,6 @@ def create_app(
     app.state.telemetry = telemetry
     app.state.registry = telemetry.registry
     app.state.prompter = prompter
+    app.state.faults = faults
     app.state.track = track
     return app

@@ -23,7 +23,7 @@ BIN = Path(sys.executable).parent / "jobpulse"
 def test_help_lists_every_examples_scenarios_with_the_alerts_they_fire(monkeypatch: object) -> None:
     result = CliRunner().invoke(cli, ["demo", "--help"], terminal_width=200)
     assert result.exit_code == 0, result.output
-    for example in ("preview_jobs", "ai_shorts", "render_pipeline", "platform"):
+    for example in ("preview_jobs", "ai_shorts", "render_pipeline", "platform", "prompt_rollout"):
         section = result.output.split(f"\n{example}:\n", 1)
         assert len(section) == 2, f"{example} missing from --help"
         body = section[1].split("\n\n", 1)[0]
@@ -38,6 +38,9 @@ def test_help_lists_every_examples_scenarios_with_the_alerts_they_fire(monkeypat
         entries = {name: " ".join(text.split()) for name, text in entries.items()}
         for scenario in load_scenarios(ROOT / "examples" / example).values():
             assert scenario.name in entries, f"{example}: {scenario.name} not listed"
+            if scenario.rollout is not None:
+                assert entries[scenario.name].endswith(f"-> verdict {scenario.rollout}")
+                continue
             expected = "-> " + (", ".join(scenario.fires) if scenario.fires else "nothing")
             assert entries[scenario.name].endswith(expected), (example, scenario.name, entries[scenario.name])
 

@@ -17,7 +17,7 @@ EXAMPLES = sorted(p.parent for p in (ROOT / "examples").glob(f"*/{SCENARIOS_FILE
 
 def test_the_seed_examples_have_scenarios() -> None:
     names = {p.name for p in EXAMPLES}
-    assert {"preview_jobs", "ai_shorts", "render_pipeline", "platform"} <= names
+    assert {"preview_jobs", "ai_shorts", "render_pipeline", "platform", "prompt_rollout"} <= names
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
@@ -42,7 +42,7 @@ def test_every_alert_a_scenario_fires_is_an_alert_of_the_spec(example: Path) -> 
 def test_the_app_plays_every_scenario_the_demo_does_not(example: Path) -> None:
     app_module = load_example(example).app_module
     scenarios = load_scenarios(example)
-    played_by_app = [s.name for s in scenarios.values() if s.app_down is None]
+    played_by_app = [s.name for s in scenarios.values() if s.app_down is None and s.rollout is None]
     assert list(app_module.FAULT_SCENARIOS) == played_by_app
     readme = (example / "README.md").read_text()
     for name in scenarios:

@@ -65,7 +65,7 @@ class JobMetrics:
     duration: str | None
     queue_depth: str | None
     ms_per_unit: float = 1.0  # 1000 for a histogram in seconds, 1 for one in milliseconds
-    #: what the throughput counter counts: "created", "started" or "completed"
+    #: what the throughput counter counts: "created", "started", "completed" or "finished" (a duration count)
     counts: str = "created"
     #: whether the duration histogram has the outcome label (p95 of successful jobs only)
     duration_by_outcome: bool = True
@@ -79,11 +79,12 @@ class JobMetrics:
         job = next(iter(spec.jobs.values()))
         rate = next(
             (
-                (m, what)
+                (m.exposed_name, what)
                 for m, what in ((job.enqueued, "created"), (job.started, "started"), (job.completed, "completed"))
                 if m
             ),
-            (None, "created"),
+            # only a duration: each observation is a job that finished (prompt_rollout's Celery task)
+            (f"{job.duration.name}_count", "finished") if job.duration is not None else (None, "created"),
         )
         by_outcome = job.duration is not None and job.outcome_label in job.duration.label_names
         completed = job.completed.exposed_name if job.completed else None
@@ -98,7 +99,7 @@ class JobMetrics:
             )
         return cls(
             job=job.name,
-            enqueued=rate[0].exposed_name if rate[0] else None,
+            enqueued=rate[0],
             completed=completed,
             outcome_label=job.outcome_label,
             success=job.success,

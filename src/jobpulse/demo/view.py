@@ -27,8 +27,11 @@ class ViewInfo:
     store_name: str = "Prometheus"  # or VictoriaMetrics (jobpulse demo --tsdb victoria-metrics)
 
 
-def _num(value: float | None, fmt: str = "{:.1f}") -> str:
-    return "…" if value is None else fmt.format(value)
+def _num(value: float | None, fmt: str = "{:.1f}", available: bool = True) -> str:
+    """The number; ``…`` while there is no data yet, ``n/a`` when the spec has no metric for it."""
+    if value is None:
+        return "…" if available else "n/a"
+    return fmt.format(value)
 
 
 ROWS = (
@@ -63,7 +66,8 @@ def render(snapshot: Snapshot, info: ViewInfo, elapsed: float) -> RenderableType
     table.add_column("from")
     for label, name, fmt in ROWS:
         source = " · ".join(x for x in (snapshot.sources.get(name, ""), info.metrics.get(name, "")) if x)
-        table.add_row(label, _num(getattr(snapshot, name), fmt), source)
+        available = name in info.metrics
+        table.add_row(label, _num(getattr(snapshot, name), fmt, available), source or "no metric in the spec")
     firing, pending = _alerts(snapshot.alerts)
     table.add_row("Alerts firing", Text(firing, style="bold red" if firing not in ("none", "n/a") else ""), "")
     table.add_row("Alerts pending", Text(pending, style="yellow" if pending not in ("none", "n/a") else ""), "")
@@ -81,10 +85,12 @@ def render(snapshot: Snapshot, info: ViewInfo, elapsed: float) -> RenderableType
 
 def status_line(snapshot: Snapshot, info: ViewInfo, elapsed: float) -> str:
     firing, pending = _alerts(snapshot.alerts)
+    has = info.metrics.__contains__
     return (
-        f"[{_elapsed(elapsed, info.duration)}] jobs/min={_num(snapshot.jobs_per_min)}"
-        f" failure={_num(snapshot.failure_pct)}% p95={_num(snapshot.p95_ms, '{:.0f}')}ms"
-        f" queue={_num(snapshot.queue_depth, '{:.0f}')} alerts firing={firing} pending={pending}"
+        f"[{_elapsed(elapsed, info.duration)}] jobs/min={_num(snapshot.jobs_per_min, available=has('jobs_per_min'))}"
+        f" failure={_num(snapshot.failure_pct, available=has('failure_pct'))}%"
+        f" p95={_num(snapshot.p95_ms, '{:.0f}', has('p95_ms'))}ms"
+        f" queue={_num(snapshot.queue_depth, '{:.0f}', has('queue_depth'))} alerts firing={firing} pending={pending}"
         + (f" ({snapshot.error})" if snapshot.error else "")
     )
 
