@@ -182,14 +182,16 @@ class Heartbeat:
     async def aremove(self) -> bool:
         """Delete the heartbeat now (a clean shutdown); False, without raising, when Redis is unreachable."""
         try:
-            await self._async_client().delete(self.key)
+            async with asyncio.timeout(self._timeout + 1.0):
+                await self._async_client().delete(self.key)
         except Exception:
             return False
         finally:
             if self._async is not None and self._client is None:
                 client, self._async = self._async, None
                 with contextlib.suppress(Exception):
-                    await client.aclose()
+                    async with asyncio.timeout(self._timeout + 1.0):
+                        await client.aclose()
         return True
 
     # -- the asyncio task --------------------------------------------------------------------------
@@ -200,10 +202,14 @@ class Heartbeat:
                 await self.abeat()
                 await asyncio.sleep(self.interval)
         finally:
+            # bounded: a worker's shutdown never waits on Redis longer than its timeout (a command cancelled
+            # mid-reply could leave the close waiting on its connection; CI saw a task hang there once)
             if remove:
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(self._async_client().delete(self.key))
+                    async with asyncio.timeout(self._timeout + 1.0):
+                        await asyncio.shield(self._async_client().delete(self.key))
             if self._async is not None:
                 client, self._async = self._async, None
                 with contextlib.suppress(Exception):
-                    await client.aclose()
+                    async with asyncio.timeout(self._timeout + 1.0):
+                        await client.aclose()
