@@ -64,6 +64,9 @@ def test_in_doubt_every_group_is_loaded() -> None:
         {"name": "q", "rules": [{"alert": "Q", "expr": "up == 0", "annotations": {"d": '{{ query "slo:ratio" }}'}}]},
     ]
     assert needed_rules(queries, {"alert_rule_test": [{"alertname": "Q"}]}) is queries
+    # the word in plain text is not a template query: the rules are still pruned
+    words = [*GROUPS, {"name": "w", "rules": [{"alert": "W", "expr": "up == 0", "annotations": {"d": "slow query"}}]}]
+    assert names(needed_rules(words, {"alert_rule_test": [{"alertname": "W"}]})) == ["w:W"]
 
 
 # --- jobpulse test --shard I/N and -k TEXT --------------------------------------------------------------

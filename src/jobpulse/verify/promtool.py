@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tempfile
 import time
@@ -43,6 +44,8 @@ StartCallback = Callable[[str], None]
 ResultCallback = Callable[[TestResult], None]
 
 PARALLEL = 2
+#: a Go template calling ``query`` (``{{ query "..." }}``, ``{{ with query ... }}``): it may read any series
+TEMPLATE_QUERY = re.compile(r"\{\{[^}]*\bquery\b")
 
 
 def check_rules(path: str | Path, *, promtool: str | None = None) -> CheckResult:
@@ -114,7 +117,8 @@ def needed_rules(all_groups: list[dict[str, Any]], test: dict[str, Any]) -> list
             name = rule.get("alert") or rule.get("record")
             if isinstance(name, str):
                 producers.setdefault(name, []).append((g, r))
-            if "query" in str(rule.get("annotations", "")) + str(rule.get("labels", "")):
+            templates = list((rule.get("annotations") or {}).values()) + list((rule.get("labels") or {}).values())
+            if any(TEMPLATE_QUERY.search(str(text)) for text in templates):
                 return all_groups
 
     def reads(expr: str) -> set[str] | None:
