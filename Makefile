@@ -20,7 +20,7 @@ UV         := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: demo test test-latest lock venv system-deps lint typecheck architecture pytest golden bench backtest clean
+.PHONY: demo test test-latest lock venv system-deps lint typecheck architecture pytest durations golden bench backtest clean
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "jobpulse needs Python 3.11 or newer")'
@@ -59,6 +59,10 @@ architecture: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+# refresh tests/durations.json, which the suite's scheduler reads to start the longest tests first
+durations: $(STAMP)
+	JOBPULSE_RECORD_DURATIONS=tests/durations.json $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: $(STAMP) system-deps lint typecheck architecture pytest
 

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from tests.scheduling import RECORD_ENV, make_scheduler, record_durations
+
 # Hypothesis' per-example deadline (200 ms) measures the machine, not the code: `make test` runs 4 workers on
 # 2 cores beside real servers, where a slow example is load, not a bug. Tests that promise a time bound
 # (the spec fuzzers) assert it themselves.
@@ -18,40 +20,26 @@ settings.register_profile("jobpulse", deadline=None)
 settings.load_profile("jobpulse")
 
 
-def _modules_with_module_fixtures(tests: Path) -> frozenset[str]:
-    """The test modules that define a module-scoped fixture, as node ids spell them (``tests/x/test_y.py``)."""
-    root = tests.parent
-    return frozenset(
-        path.relative_to(root).as_posix()
-        for path in tests.rglob("test_*.py")
-        if 'scope="module"' in path.read_text(encoding="utf-8")
-    )
-
-
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadgroup`` (``make pytest``): the tests of a module with a module-scoped fixture (a Prometheus,
-    a backtest, a fresh venv) go to one worker as one unit, so the fixture is set up once rather than once per
-    worker that gets one of its tests (the 100 s VictoriaMetrics comparison ran twice, the preview backtest four
-    times); every other test is scheduled on its own. Explicit ``xdist_group`` marks keep working.
-
-    xdist's own loadgroup learns the groups from a suffix it appends to node ids on the workers, which pytest
-    9.2's structured node ids no longer take (pytest-dev/pytest-xdist#1386): the scopes are decided here instead.
-    """
+    """``--dist loadgroup`` (``make pytest``): shared-fixture units, longest first (tests/scheduling.py)."""
     if config.getvalue("dist") != "loadgroup":
         return None
-    from xdist.scheduler import LoadGroupScheduling  # type: ignore[import-untyped]
+    return make_scheduler(config, log)
 
-    shared = _modules_with_module_fixtures(Path(__file__).resolve().parent)
 
-    class ModuleFixtureScheduling(LoadGroupScheduling):  # type: ignore[misc]
-        def _split_scope(self, nodeid: str) -> str:
-            scope = str(super()._split_scope(nodeid))
-            if scope != nodeid:
-                return scope  # an xdist_group mark, where xdist could still read it
-            module = nodeid.split("::", 1)[0]
-            return module if module in shared else nodeid
+_measured: dict[str, float] = {}
 
-    return ModuleFixtureScheduling(config, log)
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """With JOBPULSE_RECORD_DURATIONS set (``make durations``), add up each test's setup, call and teardown."""
+    if os.environ.get(RECORD_ENV):
+        _measured[report.nodeid] = _measured.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    target = os.environ.get(RECORD_ENV)
+    if target and _measured and not hasattr(session.config, "workerinput"):
+        record_durations(Path(target), _measured)
 
 
 # --- external binaries (Prometheus, promtool, Alertmanager, amtool) ------------------------------

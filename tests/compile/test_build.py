@@ -42,6 +42,8 @@ def test_build_writes_the_expected_files(tmp_path: Path) -> None:
         "prometheus/preview-jobs.rules.yml",
         "scrape/prometheus.yml",
         "scrape/vmagent.yml",
+        "tests/preview-jobs.eval-15m.tests.yml",
+        "tests/preview-jobs.eval-30m.tests.yml",
         "tests/preview-jobs.eval-5m.tests.yml",
         "tests/preview-jobs.tests.yml",
     ]
@@ -170,7 +172,7 @@ def test_a_failed_write_leaves_the_previous_build_untouched(tmp_path: Path, monk
 def test_cli_build(tmp_path: Path) -> None:
     result = CliRunner().invoke(build_command, [str(PREVIEW_SPEC), "-o", str(tmp_path / "b")])
     assert result.exit_code == 0, result.output
-    assert "built 11 files" in result.output
+    assert "built 13 files" in result.output
     assert (tmp_path / "b/prometheus/preview-jobs.rules.yml").exists()
 
 

@@ -230,6 +230,32 @@ def test_generated_tests_catch_a_wrong_threshold(
     assert "FAIL SLO work-success: page_1h fires" in result.output
 
 
+@pytest.mark.parametrize("shift", [-210, 210], ids=["fires-later-than-said", "fires-earlier-than-said"])
+def test_a_test_on_the_30_minute_grid_still_catches_a_firing_time_off_by_its_margin_and_a_step(
+    tmp_path: Path, promtool: str, monkeypatch: pytest.MonkeyPatch, shift: int
+) -> None:
+    """ticket_3d's test is evaluated every 30 minutes (margin 173): a prediction 210 minutes off must fail it."""
+    import jobpulse.compile.slo_tests as slo_tests
+
+    real = slo_tests.fire_minute
+
+    def off(tier, burn, baseline):  # type: ignore[no-untyped-def]
+        minute = real(tier, burn, baseline)
+        return minute + shift if minute is not None and tier.name == "ticket_3d" else minute
+
+    monkeypatch.setattr(slo_tests, "fire_minute", off)
+    spec_file = tmp_path / "jobpulse.yaml"
+    off_ = "{enabled: false}"
+    extra = f"    alerts:\n      tiers: {{page_1h: {off_}, page_6h: {off_}, ticket_1d: {off_}}}\n"
+    spec_file.write_text(MINIMAL_SPEC + EVENTS_SLO.format(objective=99.9, period="30d", extra=extra))
+    tests = compile_spec(load_spec_text(spec_file.read_text(), str(spec_file))).test_groups
+    ticket = next(g for g in tests if "ticket_3d fires" in g.name)
+    assert ticket.evaluation_interval == "30m"
+    result = CliRunner().invoke(jobpulse_test, [str(spec_file)])
+    assert result.exit_code == 1, result.output
+    assert "FAIL SLO work-success: ticket_3d fires" in result.output
+
+
 objectives = st.decimals(min_value=Decimal("50"), max_value=Decimal("99.999"), places=3)
 periods = st.sampled_from(["1d", "7d", "14d", "28d", "30d", "90d", "4w", "2160h"])
 

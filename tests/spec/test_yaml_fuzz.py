@@ -23,7 +23,7 @@ from jobpulse.spec.errors import SpecError
 from jobpulse.spec.load import load_spec_text
 from jobpulse.spec.yaml_limits import MAX_BYTES, MAX_DEPTH
 
-EXAMPLES = int(os.environ.get("JOBPULSE_FUZZ_EXAMPLES", "750"))
+EXAMPLES = int(os.environ.get("JOBPULSE_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,

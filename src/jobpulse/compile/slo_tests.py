@@ -61,6 +61,21 @@ def _step(minutes: int) -> int:
     return 5 if minutes >= 24 * 60 else 1
 
 
+#: evaluation steps (minutes) a generated test may use, finest first
+EVAL_STEPS = (1, 5, 15, 30)
+
+
+def _eval_step(sample_step: int, margin: int) -> int:
+    """The coarsest evaluation step that keeps a firing time inside ``margin`` minutes of its prediction.
+
+    promtool evaluates the rules on this grid (the work grows with the number of steps times the points in the
+    longest window): an alert turns pending up to a step after its condition holds and fires up to a step after its
+    ``for``, under two steps late, so a third of the margin leaves room. A multiple of the sample step.
+    """
+    fitting = [s for s in EVAL_STEPS if s % sample_step == 0 and 3 * s <= margin]
+    return max(fitting, default=sample_step)
+
+
 def _round_up(value: int, step: int) -> int:
     return -(-value // step) * step
 
@@ -133,16 +148,18 @@ def slo_test_groups(spec: Spec, slo: SLO) -> list[TestGroup]:
         assert expected_fire is not None and detection is not None
         margin = _margin(tier)
         others = [(t, fire_minute(t, burn, baseline)) for t in slo.tiers]
+        # every tier that fires at this burn must fire on time at the evaluation step
+        every = _eval_step(step, min(_margin(t) for t, f in others if f is not None))
 
         def unambiguous(minute: int, tier: Tier = tier, others: list[tuple[Tier, int | None]] = others) -> bool:
             return all(f is None or abs(minute - f) >= _margin(t) for t, f in others if t is not tier)
 
-        before = _round_down(expected_fire - margin, step)
+        before = _round_down(expected_fire - margin, every)
         while not unambiguous(before) and before > baseline:
-            before -= step
-        after = _round_up(expected_fire + margin, step)
+            before -= every
+        after = _round_up(expected_fire + margin, every)
         while not unambiguous(after):
-            after += step
+            after += every
         end = after + step
         firing_before = [t for t, f in others if f is not None and f <= before]
         firing_after = [t for t, f in others if f is not None and f <= after]
@@ -166,7 +183,7 @@ def slo_test_groups(spec: Spec, slo: SLO) -> list[TestGroup]:
                         },
                     ],
                 },
-                f"{step}m",
+                f"{every}m",
             )
         )
     if slo.tiers:
@@ -174,8 +191,10 @@ def slo_test_groups(spec: Spec, slo: SLO) -> list[TestGroup]:
         burn = lowest * BELOW
         longest = max(_minutes(t.long) for t in slo.tiers)
         step = _step(longest)
-        horizon = _round_up(max(_minutes(t.long) + (_minutes(t.for_) if t.for_ else 0) for t in slo.tiers) + 30, step)
-        checks = sorted({_round_up(_minutes(t.long) + 5, step) for t in slo.tiers} | {horizon})
+        # the burn is steady below every threshold from the start: no firing time to place, a coarse grid will do
+        every = 15 if step == 5 else step
+        horizon = _round_up(max(_minutes(t.long) + (_minutes(t.for_) if t.for_ else 0) for t in slo.tiers) + 30, every)
+        checks = sorted({_round_up(_minutes(t.long) + 5, every) for t in slo.tiers} | {horizon})
         groups.append(
             TestGroup(
                 {
@@ -186,7 +205,7 @@ def slo_test_groups(spec: Spec, slo: SLO) -> list[TestGroup]:
                         {"eval_time": f"{m}m", "alertname": slo.alert_name, "exp_alerts": []} for m in checks
                     ],
                 },
-                f"{step}m",
+                f"{every}m",
             )
         )
     groups.append(_zero_traffic(slo, series, group_labels))
@@ -319,7 +338,8 @@ def _bucket_spellings(spec: Spec, slo: SLO, series: list[Series], group_labels: 
 def _zero_traffic(slo: SLO, series: list[Series], group_labels: dict[str, str]) -> TestGroup:
     longest = max([_minutes(t.long) for t in slo.tiers] + [60])
     step = _step(longest)
-    horizon = _round_up(longest + 30, step)
+    every = 30 if step == 5 else step  # nothing changes: only the values at the horizon are checked
+    horizon = _round_up(longest + 30, every)
     labels = ", ".join(f'{k}="{v}"' for k, v in sorted({"slo": slo.name, **group_labels}.items()))
     samples = [
         (ERROR_RATIO.format(window="5m"), 0),
@@ -348,7 +368,7 @@ def _zero_traffic(slo: SLO, series: list[Series], group_labels: dict[str, str]) 
             "alert_rule_test": [{"eval_time": f"{horizon}m", "alertname": slo.alert_name, "exp_alerts": []}],
             "promql_expr_test": tests,
         },
-        f"{step}m",
+        f"{every}m",
     )
 
 
