@@ -121,13 +121,23 @@ def jobpulse_log(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[pytest.LogCaptureFixture]:
     """caplog for jobpulse's loggers even if another test disabled them (logging.config) or stopped propagation."""
-    for name in ("jobpulse", "jobpulse.multiprocess", "jobpulse.push", "jobpulse.llm"):
+    # every jobpulse logger that exists: a logging.config.dictConfig in an earlier test of this worker disables them
+    names = {"jobpulse", "jobpulse.multiprocess", "jobpulse.push", "jobpulse.llm"}
+    names |= {name for name in logging.root.manager.loggerDict if name.startswith("jobpulse.")}
+    saved = []
+    for name in sorted(names):
         logger = logging.getLogger(name)
-        monkeypatch.setattr(logger, "disabled", False)
-        monkeypatch.setattr(logger, "level", logging.WARNING)
+        saved.append((logger, logger.disabled, logger.level))
+        logger.disabled = False
+        # setLevel, not assigning .level: it also clears the loggers' isEnabledFor caches, which may still hold
+        # "WARNING is off" from a time an earlier test had raised a level
+        logger.setLevel(logging.WARNING)
     logger = logging.getLogger("jobpulse")
     logger.addHandler(caplog.handler)
     monkeypatch.setattr(logger, "propagate", False)  # the handler is attached here: no second copy via root
     caplog.handler.setLevel(logging.WARNING)
     yield caplog
     logger.removeHandler(caplog.handler)
+    for each, disabled, level in saved:
+        each.disabled = disabled
+        each.setLevel(level)
