@@ -19,8 +19,11 @@ TOOLS      := .tools
 UV         := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
+# installed packages come with their bytecode: without it (and with PYTHONDONTWRITEBYTECODE set, as on CI machines)
+# every Python process the suite starts compiles what it imports again (jobpulse --help: 0.83 s -> 0.47 s)
+export UV_COMPILE_BYTECODE := 1
 
-.PHONY: demo test test-latest lock venv system-deps lint typecheck architecture pytest durations golden bench backtest clean
+.PHONY: demo test test-latest lock venv system-deps lint typecheck architecture pytest bytecode durations golden bench backtest clean
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "jobpulse needs Python 3.11 or newer")'
@@ -57,11 +60,16 @@ typecheck: $(STAMP)
 architecture: $(STAMP)
 	$(BIN)/lint-imports --no-cache --no-logo
 
-pytest: $(STAMP)
+# the project's own modules compiled first (skipped when unchanged): each pytest worker and each jobpulse, app and
+# worker process the tests start reads them, rather than compiling them again
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q -j 0 src tests examples
+
+pytest: $(STAMP) bytecode
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 # refresh tests/durations.json, which the suite's scheduler reads to start the longest tests first
-durations: $(STAMP)
+durations: $(STAMP) bytecode
 	JOBPULSE_RECORD_DURATIONS=tests/durations.json $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: $(STAMP) system-deps lint typecheck architecture pytest
