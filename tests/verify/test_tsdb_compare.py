@@ -27,7 +27,7 @@ SPEC = Path(__file__).resolve().parents[1] / "fixtures" / "tsdb" / "jobpulse.yam
 #: how much later (or earlier) an alert may reach Alertmanager from vmalert than from Prometheus; rules and
 #: scrapes run every second, and VictoriaMetrics runs with -search.latencyOffset=1s
 TOLERANCE = 5.0
-PHASES = [Phase("healthy", 25, 0.02), Phase("failing", 40, 0.5), Phase("outage", 30, 0.5, serving=False)]
+PHASES = [Phase("healthy", 15, 0.02), Phase("failing", 30, 0.5), Phase("outage", 20, 0.5, serving=False)]
 RATE = "sum(rate(work_jobs_done_total[20s]))"
 ABSENT = 'absent(work_jobs_done_total{job="cmp"})'
 
