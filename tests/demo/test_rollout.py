@@ -138,19 +138,24 @@ LIVE = re.compile(
 NUMBERS = r"{} \(critical\): .*\n\s+canary ([\d.]+)(%|s) \([\d,]+ events\) vs baseline ([\d.]+)(%|s) \([\d,]+ events\)"
 
 
+def _demo(tmp_path: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``jobpulse demo ARGS --out tmp_path/build`` in a real process, from ``tmp_path``."""
+    return subprocess.run(
+        [JOBPULSE, "demo", *args, "--out", str(tmp_path / "build")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 @pytest.mark.integration
 def test_bad_canary_fails_its_first_phase_live_and_is_rolled_back(
     tmp_path: Path, prometheus_bin: str, alertmanager_bin: str, redis_bin: str
 ) -> None:
     out = tmp_path / "build"
-    result = subprocess.run(
-        [JOBPULSE, "demo", "prompt_rollout", "--scenario", "bad-canary", "--out", str(out)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    result = _demo(tmp_path, "prompt_rollout", "--scenario", "bad-canary", timeout=240)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert re.search(r"baseline:\s+http://127\.0\.0\.1:\d+", output) and re.search(r"canary:\s+http://", output)
@@ -217,14 +222,7 @@ def test_good_canary_passes_every_phase_live_and_is_promoted(
 
 
 def test_a_rollout_scenario_needs_an_example_with_a_rollout(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [JOBPULSE, "demo", "preview_jobs", "--scenario", "bad-canary", "--out", str(tmp_path / "build")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _demo(tmp_path, "preview_jobs", "--scenario", "bad-canary")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "preview_jobs has no scenario 'bad-canary'" in result.stderr
 
@@ -233,14 +231,7 @@ def test_a_rollout_scenario_needs_an_example_with_a_rollout(tmp_path: Path) -> N
     ("flag", "named"), [(["--no-prometheus"], "--no-prometheus"), (["--tsdb", "victoria-metrics"], "--tsdb")]
 )
 def test_a_rollout_is_judged_from_prometheus(tmp_path: Path, flag: list[str], named: str) -> None:
-    result = subprocess.run(
-        [JOBPULSE, "demo", "prompt_rollout", "--scenario", "bad-canary", *flag, "--out", str(tmp_path / "build")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _demo(tmp_path, "prompt_rollout", "--scenario", "bad-canary", *flag)
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"a rollout is judged from Prometheus (jobpulse canary); drop {named}" in result.stderr
     assert not (tmp_path / "build").exists()
