@@ -84,12 +84,19 @@ def record_durations(path: Path, measured: Mapping[str, float]) -> None:
     tmp.replace(path)
 
 
-def make_scheduler(config: Any, log: Any) -> Any:
-    """The xdist scheduler for ``--dist loadgroup``: shared-fixture units, longest first."""
+def make_scheduler(
+    config: Any,
+    log: Any,
+    *,
+    durations: Mapping[str, float] | None = None,
+    shared: frozenset[str] | None = None,
+) -> Any:
+    """The xdist scheduler for ``--dist loadgroup``: shared-fixture units, longest first (``durations`` and
+    ``shared`` default to the durations file and the suite's modules with module-scoped fixtures)."""
     from xdist.scheduler import LoadGroupScheduling  # type: ignore[import-untyped]
 
-    shared = modules_with_module_fixtures()
-    durations = load_durations()
+    chosen = modules_with_module_fixtures() if shared is None else shared
+    known = load_durations() if durations is None else durations
 
     class LongestFirstScheduling(LoadGroupScheduling):  # type: ignore[misc]
         """xdist's own loadgroup learns the groups from a suffix it appends to node ids on the workers, which
@@ -102,11 +109,11 @@ def make_scheduler(config: Any, log: Any) -> Any:
             if scope != nodeid:
                 return scope  # an xdist_group mark, where xdist could still read it
             module = nodeid.split("::", 1)[0]
-            return module if module in shared else nodeid
+            return module if module in chosen else nodeid
 
         def _assign_work_unit(self, node: Any) -> None:
             if not self._ordered:
-                order_longest_first(self.workqueue, durations)
+                order_longest_first(self.workqueue, known)
                 self._ordered = True
             pending = [
                 nodeid
@@ -114,7 +121,7 @@ def make_scheduler(config: Any, log: Any) -> Any:
                 for nodeid, done in unit.items()
                 if not done
             ]
-            self.workqueue.move_to_end(next_unit(self.workqueue, pending, durations), last=False)
+            self.workqueue.move_to_end(next_unit(self.workqueue, pending, known), last=False)
             super()._assign_work_unit(node)
 
     return LongestFirstScheduling(config, log)

@@ -6,10 +6,12 @@ import json
 import re
 from collections import OrderedDict
 from pathlib import Path
+from types import SimpleNamespace
 
 from tests.scheduling import (
     DURATIONS_FILE,
     load_durations,
+    make_scheduler,
     modules_with_module_fixtures,
     next_unit,
     order_longest_first,
@@ -60,3 +62,49 @@ def test_the_committed_durations_name_tests_that_exist() -> None:
         path = TESTS.parent / module
         first = name.split("[", 1)[0].split("::")[0]  # the test function, or its class
         assert path.is_file() and re.search(rf"\b{first}\b", path.read_text()), f"{nodeid} is gone: make durations"
+
+
+class _Config:
+    """What xdist's scheduler reads of pytest's config: two workers, loadscope's reordering on."""
+
+    class option:  # pytest config.option
+        loadscopereorder = True
+
+    def getvalue(self, name: str) -> object:
+        return {"tx": ["2*popen"], "dist": "loadgroup"}[name]
+
+
+class _Node:
+    """A worker as the scheduler sees it: it is sent test indices, and may be shut down."""
+
+    def __init__(self, name: str) -> None:
+        self.gateway = SimpleNamespace(id=name)
+        self.sent: list[int] = []
+        self.shutting_down = False
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sent.extend(indices)
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def test_the_xdist_scheduler_sends_the_longest_first_and_a_short_one_to_hold_next() -> None:
+    collection = ["t.py::short1", "t.py::long", "m.py::x", "m.py::y", "t.py::mid", "t.py::short2", "t.py::short3"]
+    durations = {"t.py::long": 100.0, "m.py::x": 30.0, "m.py::y": 30.0, "t.py::mid": 20.0, "t.py::short1": 1.0}
+    scheduler = make_scheduler(_Config(), None, durations=durations, shared=frozenset({"m.py"}))
+    a, b = _Node("gw0"), _Node("gw1")
+    for node in (a, b):
+        scheduler.add_node(node)
+        scheduler.add_node_collection(node, collection)
+    scheduler.schedule()
+
+    def names(node: _Node) -> list[str]:
+        return [collection[i] for i in node.sent]
+
+    # the longest unit, then (busy) the shortest; the module with a shared fixture goes whole to one worker
+    assert names(a) == ["t.py::long", "t.py::short3"]
+    assert names(b) == ["m.py::x", "m.py::y", "t.py::short2"]
+    # the long test done, the worker holds only a short one: it gets the longest left
+    scheduler.mark_test_complete(a, collection.index("t.py::long"))
+    assert names(a)[2:] == ["t.py::mid"]
