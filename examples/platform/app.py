@@ -101,10 +101,13 @@ PRESSURE = 0.92
 #: the engine's pool, and the connections of it that pool-exhaustion keeps checked out (85%: three left to work with)
 POOL_SIZE, POOL_OVERFLOW = 10, 10
 LEAKED_CONNECTIONS = 17
-#: cpu-hog: threads hashing in a loop until the process uses this many cores (more threads on a busy machine, where
-#: each gets a small share of a core), at most CPU_HOG_MAX_THREADS: above HighCpuUsage's 80% of a core, and on a
-#: small machine a core is left for the database and the rest of the app
-CPU_HOG_CORES, CPU_HOG_MAX_THREADS = 0.9, 32
+#: cpu-hog: threads hashing in a loop keep the process between these many cores: above HighCpuUsage's 80% of a core,
+#: and on a small machine a core is left for the database and the rest of the app. More threads run on a busy
+#: machine, where each gets a small share of a core, at most CPU_HOG_MAX_THREADS; fewer as soon as it is less busy
+#: (threads kept from a busy moment would take every core, and the app's event loop would fall behind its queue)
+CPU_HOG_CORES, CPU_HOG_MAX_THREADS = (0.9, 1.2), 32
+#: cpu-hog: PBKDF2 rounds a burner runs without the GIL (about 0.1 s of a core)
+CPU_HOG_ROUNDS = 400_000
 #: the burners' niceness: the database, Redis and the app's own event loop win the CPU when they need it (a hog at
 #: the same priority starved them on a 2-core machine: heartbeats and queries seconds late)
 CPU_HOG_NICE = 5
@@ -210,7 +213,7 @@ class Pressure:
         self.ballast: bytearray | None = None
         self.burn = threading.Event()
         self.burners: list[threading.Thread] = []
-        self.block = b""  # what the burners hash (cpu-hog)
+        self.burning = 0  # how many of the hog's burner threads run now; the others sleep (cpu-hog)
         self.database: Any = None  # the PostgresServer the app started, when it did (db-down stops it)
         self.reports: list[asyncio.Task[None]] = []
         self.lock = asyncio.Lock()
@@ -245,7 +248,6 @@ class Pressure:
             ballast[::4096] = b"\x01" * len(range(0, size, 4096))  # touch every page: resident, not just reserved
             self.ballast = ballast
         elif scenario == "cpu-hog":
-            self.block = bytes(16 << 20)
             self.burn.set()
             self.burners = [threading.Thread(target=self._hog, name="cpu-hog", daemon=True)]
             self.burners[0].start()
@@ -285,7 +287,7 @@ class Pressure:
             self.burn.clear()
             for thread in self.burners:
                 await asyncio.to_thread(thread.join, 5)
-            self.burners, self.block = [], b""
+            self.burners = []
         elif scenario == "disk-full":
             (self.platform.data_dir / "ballast.bin").unlink(missing_ok=True)
         elif scenario == "db-down" and self.database is not None:
@@ -297,31 +299,36 @@ class Pressure:
             await asyncio.gather(*reports, return_exceptions=True)
 
     def _hog(self) -> None:
-        """Burner threads, more each half second while the process uses under CPU_HOG_CORES cores (on a busy machine
-        each gets a small share of a core: the further below, the more are added)."""
+        """Keep the process between CPU_HOG_CORES cores: every half second, burner threads are woken while it uses
+        fewer (the further below, the more) and put to sleep while it uses more."""
         burners: list[threading.Thread] = []
         cores = 0.0
         try:
             while self.burn.is_set():
-                wanted = max(1, int((CPU_HOG_CORES - cores) / 0.15)) if cores < CPU_HOG_CORES else 0
-                for _ in range(min(wanted, CPU_HOG_MAX_THREADS - len(burners))):
-                    burners.append(threading.Thread(target=self._burn, name=f"cpu-hog-{len(burners)}", daemon=True))
+                self.burning = hog_burners(self.burning, cores)
+                while len(burners) < self.burning:
+                    n = len(burners)
+                    burners.append(threading.Thread(target=self._burn, args=(n,), name=f"cpu-hog-{n}", daemon=True))
                     burners[-1].start()
                 before, started = _cpu_seconds(), time.monotonic()
                 time.sleep(0.5)
                 cores = (_cpu_seconds() - before) / (time.monotonic() - started)
         finally:
+            self.burning = 0
             for burner in burners:
                 burner.join(5)
 
-    def _burn(self) -> None:
+    def _burn(self, index: int) -> None:
         if sys.platform == "linux":  # this thread only (a thread id is a process id to setpriority on Linux)
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CPU_HOG_NICE)
         while self.burn.is_set():
-            # hashlib releases the GIL for the whole block (~40 ms of CPU): a core each, and the event loop keeps
-            # running; one shared block of 16 MiB, so the burners take the GIL back rarely and add no memory
-            hashlib.sha256(self.block).digest()
+            if index >= self.burning:  # put to sleep: the process uses more than it needs
+                time.sleep(0.1)
+                continue
+            # hashlib releases the GIL for the whole derivation (~0.1 s of CPU): a core each, and the burners take
+            # the GIL back ten times a second (a 16 MiB sha256 took it back a hundred times, from the app's loop)
+            hashlib.pbkdf2_hmac("sha256", b"cpu-hog", b"salt", CPU_HOG_ROUNDS)
 
 
 DEFAULT_QUOTA = 256 << 20
@@ -647,6 +654,18 @@ class Platform:
                 self._index_scans[name] = float(count)
         m("platform_active_organizations").set(float(orgs))
         m("platform_active_users").set(float(users))
+
+
+def hog_burners(burning: int, cores: float) -> int:
+    """How many burner threads cpu-hog runs for the next half second, given how many ran (``burning``) and the cores
+    the process used meanwhile: more while under CPU_HOG_CORES (the further below, the more: on a busy machine each
+    gets a small share of a core), fewer while above, the same in between."""
+    low, high = CPU_HOG_CORES
+    if cores < low:
+        return min(CPU_HOG_MAX_THREADS, burning + max(1, int((low - cores) / 0.15)))
+    if cores > high:  # each burner has about cores / burning: keep as many as reach ``low``
+        return max(1, min(burning - 1, int(burning * low / cores)))
+    return burning
 
 
 def _reason(exc: BaseException) -> str:

@@ -224,3 +224,27 @@ def test_workers_that_stall_before_their_first_heartbeat_are_in_the_gauge(
         for worker in ("worker-0", "worker-1"):
             since = total(values, "worker_last_heartbeat_timestamp_seconds", worker=worker)
             assert started - 1 <= since <= started + 30, worker  # the API's start, not a beat
+
+
+def test_the_cpu_hog_adds_burners_below_its_range_and_puts_them_to_sleep_above_it(example: Example) -> None:
+    """cpu-hog keeps the process at 0.9-1.2 cores. Burners kept from a busy moment took every core once the machine
+    was quiet again, the event loop fell behind its queue, and WorkersQueueLagErrorBudgetBurn fired beside
+    HighCpuUsage."""
+    hog = example.app_module.hog_burners
+    low, high = example.app_module.CPU_HOG_CORES
+    cap = example.app_module.CPU_HOG_MAX_THREADS
+    assert (low, high) == (0.9, 1.2)
+    assert hog(0, 0.0) == 6  # a quiet machine: about 0.15 of a core each to start with
+    assert hog(6, 0.3) == 10  # a busy one: more, the further below
+    assert hog(10, 0.85) == 11  # just below: one more
+    assert hog(30, 0.1) == cap  # never more than the cap
+    assert hog(11, 1.0) == 11  # in range: as many as before
+    assert hog(32, 1.95) == 14  # the machine is quiet again: the share that reaches 0.9 cores
+    assert hog(14, 1.95) == 6
+    assert hog(2, 1.3) == 1  # always one less while above
+    assert hog(1, 1.5) == 1  # the app alone uses that much: one keeps burning
+    # settles: from a busy moment's cap, a quiet machine (a core per burner, the app using 0.1) lands in range
+    burning = cap
+    for _ in range(8):
+        burning = hog(burning, min(2.0, burning * 1.0 + 0.1))
+    assert low <= min(2.0, burning + 0.1) <= high
