@@ -196,7 +196,10 @@ class Stack:
                 in_am = _alertnames(await self.alertmanager_alerts())
                 firing = _alertnames(await self.prometheus_alerts(), "firing")
                 unexpected = (in_am | firing) - expected
-                assert not unexpected, f"{name}: {sorted(unexpected)} fired too ({sorted(expected)} expected)"
+                assert not unexpected, (
+                    f"{name}: {sorted(unexpected)} fired too ({sorted(expected)} expected) after"
+                    f" {now - started:.1f}s; {await self.state()}"
+                )
                 for alert in expected & in_am:
                     played.reached.setdefault(alert, round(now - started, 1))
                 if expected <= in_am:
@@ -213,7 +216,7 @@ class Stack:
                     _alertnames(await self.alertmanager_alerts())
                     | _alertnames(await self.prometheus_alerts(), "firing")
                 ) - expected
-                assert not extra, f"{name}: {sorted(extra)} fired too"
+                assert not extra, f"{name}: {sorted(extra)} fired too; {await self.state()}"
                 await asyncio.sleep(0.25)
         finally:
             if down:
@@ -223,6 +226,17 @@ class Stack:
         played.seconds = round(time.monotonic() - started, 1)
         self.played.append(played)
         return played
+
+    async def state(self) -> str:
+        """What a failure message needs to explain an alert: every alert's state and labels in Prometheus, and the
+        app's own account of itself (``settled``: the resources a scenario holds, its queue)."""
+        alerts = "; ".join(
+            f"{a['labels'].get('alertname')}[{a.get('state')}]"
+            f" {{{', '.join(f'{k}={v}' for k, v in sorted(a['labels'].items()) if k != 'alertname')}}}"
+            for a in await self.prometheus_alerts()
+        )
+        settled = self.settled(self.app)
+        return f"Prometheus: {alerts or 'no alerts'}; app: {'settled' if settled is True else settled or 'not settled'}"
 
     async def reset(self, timeout: float = 30.0, after: str = "the scenario") -> None:
         """Healthy again: the app settles, Prometheus forgets every sample, no alert is left anywhere."""

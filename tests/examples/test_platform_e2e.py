@@ -14,6 +14,7 @@ worker's PostgreSQL and Redis (tests/datastores_fixtures.py), db-down stops the 
 from __future__ import annotations
 
 import asyncio
+import re
 import resource
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,11 @@ async def test_scenarios_fire_their_alerts_and_healthy_is_quiet(
             await stack.quiet(10 * 60 / speed)  # 10 virtual minutes
             assert await stack.view_is_filled()
             await stack.reset(after="the healthy run")
+            # what a failure message would say here (tests/examples/harness.py): every alert gone, the app settled
+            state = await stack.state()
+            assert re.fullmatch(
+                r"Prometheus: no alerts; app: (settled|resources of healthy held, \d+ jobs queued)", state
+            ), state
         for name in scenarios:
             # the slowest alert (SchedulerLowSuccessRate: a 30-minute window, at least 10 runs, for 15 minutes) takes
             # 30 s at 60x; the rest is room for a busy machine
