@@ -163,7 +163,7 @@ class Stack:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             pending = await self.prometheus_alerts()
-            assert pending == [], f"healthy, yet pending or firing: {_describe(pending)}"
+            assert pending == [], f"healthy, yet pending or firing: {await self.state(pending)}"
             assert await self.alertmanager_alerts() == []
             await asyncio.sleep(0.25)
 
@@ -206,7 +206,7 @@ class Stack:
                     break
                 assert now < deadline, (
                     f"{name}: after {timeout}s only {sorted(in_am)} reached Alertmanager, expected {sorted(expected)};"
-                    f" Prometheus: {_describe(await self.prometheus_alerts())}"
+                    f" {await self.state()}"
                 )
                 await asyncio.sleep(0.25)
             # a little longer: an alert that fires just after the expected ones is caught too
@@ -227,16 +227,18 @@ class Stack:
         self.played.append(played)
         return played
 
-    async def state(self) -> str:
-        """What a failure message needs to explain an alert: every alert's state and labels in Prometheus, and the
-        app's own account of itself (``settled``: the resources a scenario holds, its queue)."""
-        alerts = "; ".join(
+    async def state(self, alerts: list[dict[str, Any]] | None = None) -> str:
+        """What a failure message needs to explain an alert: every alert's state and labels in Prometheus (``alerts``
+        when the caller has them already), and the app's own account of itself (``settled``: the resources a
+        scenario holds, its queue)."""
+        described = "; ".join(
             f"{a['labels'].get('alertname')}[{a.get('state')}]"
             f" {{{', '.join(f'{k}={v}' for k, v in sorted(a['labels'].items()) if k != 'alertname')}}}"
-            for a in await self.prometheus_alerts()
+            for a in (await self.prometheus_alerts() if alerts is None else alerts)
         )
         settled = self.settled(self.app)
-        return f"Prometheus: {alerts or 'no alerts'}; app: {'settled' if settled is True else settled or 'not settled'}"
+        app = "settled" if settled is True else settled or "not settled"
+        return f"Prometheus: {described or 'no alerts'}; app: {app}"
 
     async def reset(self, timeout: float = 30.0, after: str = "the scenario") -> None:
         """Healthy again: the app settles, Prometheus forgets every sample, no alert is left anywhere."""
