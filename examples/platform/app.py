@@ -101,10 +101,10 @@ PRESSURE = 0.92
 #: the engine's pool, and the connections of it that pool-exhaustion keeps checked out (85%: three left to work with)
 POOL_SIZE, POOL_OVERFLOW = 10, 10
 LEAKED_CONNECTIONS = 17
-#: cpu-hog: threads hashing in a loop keep the process between these many cores: above HighCpuUsage's 80% of a core,
-#: and on a small machine a core is left for the database and the rest of the app. More threads run on a busy
-#: machine, where each gets a small share of a core, at most CPU_HOG_MAX_THREADS; fewer as soon as it is less busy
-#: (threads kept from a busy moment would take every core, and the app's event loop would fall behind its queue)
+#: cpu-hog: threads deriving keys in a loop keep the process between these many cores: above HighCpuUsage's 80% of
+#: a core, and on a small machine a core is left for the database and the rest of the app. More threads run on a
+#: busy machine, where each gets a small share of a core, at most CPU_HOG_MAX_THREADS; fewer as soon as it is less
+#: busy (threads kept from a busy moment would take every core, and the app's event loop would fall behind its queue)
 CPU_HOG_CORES, CPU_HOG_MAX_THREADS = (0.9, 1.2), 32
 #: cpu-hog: PBKDF2 rounds a burner runs without the GIL (about 0.1 s of a core)
 CPU_HOG_ROUNDS = 400_000
@@ -326,8 +326,8 @@ class Pressure:
             if index >= self.burning:  # put to sleep: the process uses more than it needs
                 time.sleep(0.1)
                 continue
-            # hashlib releases the GIL for the whole derivation (~0.1 s of CPU): a core each, and the burners take
-            # the GIL back ten times a second (a 16 MiB sha256 took it back a hundred times, from the app's loop)
+            # hashlib releases the GIL for the whole derivation (~0.1 s of CPU): a core each, the GIL taken back
+            # about ten times a second (a sha256 of 16 MiB took ~9 ms: a hundred times), and no block to hold
             hashlib.pbkdf2_hmac("sha256", b"cpu-hog", b"salt", CPU_HOG_ROUNDS)
 
 
