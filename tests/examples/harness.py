@@ -5,7 +5,9 @@ Alertmanager with the example's routing tree.
 A test plays the scenarios of the example's ``scenarios.yaml`` one after another in one Prometheus: each is
 switched on, the test waits until every alert of its ``fires`` is in Alertmanager, checks that nothing else is
 firing (in Prometheus or Alertmanager), then switches back to healthy, lets the app settle and forgets every
-sample (admin API), so the next scenario starts with empty windows as on a fresh server.
+sample (admin API), so the next scenario starts with empty windows as on a fresh server. A healthy run
+(``Stack.quiet``) fires nothing, and leaves nothing pending once its first five virtual minutes have filled the
+alerts' windows.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SPEED = 120.0
 #: scrape and rule evaluation interval (real time)
 INTERVAL = "500ms"
+
+#: the start of a healthy run (virtual seconds) in which an alert may be pending but not fire: the first scrapes
+#: fill a 5-minute window with a handful of events, and one failed call among the first ten is over 10 % (ai_shorts'
+#: LLMHighErrorRate went pending on 1 error in 11 calls, a second after the first scrape); its `for` keeps such an
+#: alert from firing, in production as here
+WARMUP = 5 * 60
 
 SetScenario = Callable[[Any, str], Awaitable[None] | None]
 #: whether the app is back to normal after a scenario: True, or False or a string that says what it still does
@@ -158,8 +166,15 @@ class Stack:
                 return {name: getattr(remote, name) for name in fields}
             assert time.monotonic() < deadline, f"the view still shows … for {missing} ({remote.error or ''})"
 
-    async def quiet(self, seconds: float) -> None:
-        """The healthy run: for ``seconds`` nothing is pending or firing, and Alertmanager holds nothing."""
+    async def quiet(self, seconds: float, *, warmup: float = WARMUP) -> None:
+        """The healthy run: for ``warmup`` virtual seconds nothing fires, then for ``seconds`` (real) nothing is
+        pending or firing; Alertmanager holds nothing all along."""
+        end_of_warmup = time.monotonic() + self.clock.real(warmup)
+        while time.monotonic() < end_of_warmup:
+            firing = [a for a in await self.prometheus_alerts() if a.get("state") == "firing"]
+            assert firing == [], f"healthy, yet firing: {await self.state(firing)}"
+            assert await self.alertmanager_alerts() == []
+            await asyncio.sleep(0.25)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             pending = await self.prometheus_alerts()
