@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -248,3 +249,33 @@ def test_the_cpu_hog_adds_burners_below_its_range_and_puts_them_to_sleep_above_i
     for _ in range(8):
         burning = hog(burning, min(2.0, burning * 1.0 + 0.1))
     assert low <= min(2.0, burning + 0.1) <= high
+
+
+def test_a_cpu_hog_burner_burns_only_while_its_index_is_below_the_count(example: Example) -> None:
+    """The other half of the hog: a burner put to sleep (index >= ``burning``) stops taking CPU, and one woken takes
+    it again. Measured on the burner thread's own CPU clock, whatever else the machine runs."""
+    pressure = example.app_module.Pressure(platform=None)
+    pressure.burn.set()
+    burner = threading.Thread(target=pressure._burn, args=(0,), daemon=True)
+    burner.start()
+    clock = time.pthread_getcpuclockid(burner.ident)
+
+    def burned(seconds: float) -> float:
+        before = time.clock_gettime(clock)
+        time.sleep(seconds)
+        return time.clock_gettime(clock) - before
+
+    try:
+        assert burned(0.5) < 0.02  # burning = 0: asleep
+        pressure.burning = 1
+        deadline = time.monotonic() + 20
+        while (taken := burned(0.5)) < 0.05:  # awake (on a busy machine its share of a core may be small)
+            assert time.monotonic() < deadline, taken
+        pressure.burning = 0
+        deadline = time.monotonic() + 20
+        while (taken := burned(0.5)) >= 0.02:  # asleep again once the derivation under way (~0.1 s of CPU) ends
+            assert time.monotonic() < deadline, taken
+    finally:
+        pressure.burn.clear()
+        burner.join(10)
+    assert not burner.is_alive()
