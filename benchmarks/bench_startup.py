@@ -1,4 +1,4 @@
-"""Process start-up with and without cached bytecode: ``jobpulse --help`` and a pytest worker's collection.
+"""Process start-up with and without cached bytecode (`jobpulse --help`, a pytest collection), and the suite's GOGC.
 
 `make test` installs packages with their bytecode (`UV_COMPILE_BYTECODE=1`), compiles the project's modules
 before pytest (`make bytecode`) and lets pytest keep its assertion-rewritten test modules (`PYTHONDONTWRITEBYTECODE=`
@@ -12,6 +12,10 @@ the standard library's bytecode too, which a machine normally has: the baseline 
 library compiled and nothing else, `jobpulse --help` took 0.83 s and a collection 5 s on this machine). Times are the
 median over rounds of wall time and of the child's CPU time (user + system). The measured commands run as child
 processes, so the machine line counts them as "other processes".
+
+The suite runs promtool, Prometheus and Alertmanager with `GOGC=400` (`tests/conftest.py`, unless set): Go collects
+garbage four times less often. One shard of the platform example's promtool tests runs with Go's default
+(`GOGC=100`) and with `GOGC=400`, interleaved the same way.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ COMMANDS = {
         *(str(BIN / "pytest"), "--collect-only", "-q", "-p", "no:cacheprovider"),
     ],
 }
+GOGC_COMMANDS = {
+    "`jobpulse test examples/platform/jobpulse.yaml --shard 1/3`": [
+        *(str(BIN / "jobpulse"), "test", "examples/platform/jobpulse.yaml", "--shard", "1/3"),
+    ],
+}
 
 
 def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -48,36 +57,48 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def compare(
+    commands: dict[str, list[str]], variants: dict[str, dict[str, str]], baseline: str, rounds: int
+) -> list[list[str]]:
+    """Each command under each variant's environment, interleaved round by round: a row per command and variant."""
+    rows = []
+    for label, argv in commands.items():
+        _run(argv, variants[baseline])  # warm-up: writes whatever cache is missing
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+        for index in range(rounds):
+            order = list(variants) if index % 2 == 0 else list(reversed(variants))
+            for name in order:
+                times[name].append(_run(argv, variants[name]))
+        base_cpu = statistics.median(cpu for _, cpu in times[baseline])
+        for name in variants:
+            wall = statistics.median(w for w, _ in times[name])
+            cpu = statistics.median(c for _, c in times[name])
+            ratio = "baseline" if name == baseline else f"{cpu / base_cpu:.2f}×"
+            rows.append([label, name, f"{wall:.2f} s", f"{cpu:.2f} s", ratio])
+    return rows
+
+
 def run(rounds: int) -> list[list[str]]:
     base = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
-    rows = []
     with tempfile.TemporaryDirectory(prefix="jobpulse-no-pyc-") as empty:
         variants = {
             "cached bytecode": base,
             "no cached bytecode": {**base, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": empty},
         }
-        for label, argv in COMMANDS.items():
-            _run(argv, base)  # warm-up: writes whatever cache is missing
-            times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
-            for index in range(rounds):
-                order = list(variants) if index % 2 == 0 else list(reversed(variants))
-                for name in order:
-                    times[name].append(_run(argv, variants[name]))
-            baseline = statistics.median(cpu for _, cpu in times["no cached bytecode"])
-            for name in variants:
-                wall = statistics.median(w for w, _ in times[name])
-                cpu = statistics.median(c for _, c in times[name])
-                ratio = "baseline" if name == "no cached bytecode" else f"{cpu / baseline:.2f}×"
-                rows.append([label, name, f"{wall:.2f} s", f"{cpu:.2f} s", ratio])
-    return rows
+        return compare(COMMANDS, variants, "no cached bytecode", rounds)
 
 
-def markdown(rows: list[list[str]], rounds: int) -> str:
-    doc = (__doc__ or "").strip().split("\n\n")
+def run_gogc(rounds: int) -> list[list[str]]:
+    base = {k: v for k, v in os.environ.items() if k != "GOGC"}
+    variants = {"GOGC=400 (the suite's)": {**base, "GOGC": "400"}, "GOGC=100 (Go's default)": {**base, "GOGC": "100"}}
+    return compare(GOGC_COMMANDS, variants, "GOGC=100 (Go's default)", rounds)
+
+
+def markdown(rows: list[list[str]], rounds: int, *, title: str, text: list[str]) -> str:
     lines = [
-        "## Start-up: cached bytecode vs. none",
+        f"## {title}",
         "",
-        " ".join(" ".join(p.split()) for p in doc[1:]),
+        " ".join(" ".join(p.split()) for p in text),
         "",
         "| command | variant | wall (median) | CPU (median) | CPU ratio |",
         "| --- | --- | --- | --- | --- |",
@@ -95,10 +116,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--write", action="store_true", help="replace or append the section in docs/benchmarks.md")
     args = parser.parse_args()
-    section = markdown(run(args.rounds), args.rounds)
-    if args.write:
-        write_section("bench_startup", section)
-    print(section)
+    doc = (__doc__ or "").strip().split("\n\n")
+    sections = {
+        "bench_startup": markdown(
+            run(args.rounds), args.rounds, title="Start-up: cached bytecode vs. none", text=doc[1:-1]
+        ),
+        "bench_gogc": markdown(
+            run_gogc(args.rounds),
+            args.rounds,
+            title="The suite's Go binaries: GOGC=400 vs. Go's default",
+            text=doc[-1:],
+        ),
+    }
+    for name, section in sections.items():
+        if args.write:
+            write_section(name, section)
+        print(section)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ from hypothesis import settings
 from tests.scheduling import RECORD_ENV, make_scheduler, record_durations
 
 # The Go binaries the suite runs (promtool ~400 times, Prometheus, Alertmanager) collect garbage four times less
-# often: 14 % less CPU for promtool's alert tests (`GOGC=100|400 jobpulse test examples/platform/jobpulse.yaml`:
-# 64 -> 55 CPU s), for a few tens of MB more each. A GOGC already set wins.
+# often: 0.85x the CPU for promtool's alert tests (benchmarks/bench_startup.py, docs/benchmarks.md), for a few tens
+# of MB more each. A GOGC already set wins.
 os.environ.setdefault("GOGC", "400")
 
 # Hypothesis' per-example deadline (200 ms) measures the machine, not the code: `make test` runs 5 workers on
