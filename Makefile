@@ -12,7 +12,10 @@ BIN        := $(VENV)/bin
 STAMP      := $(VENV)/.installed
 ARGS       ?=
 # pytest workers: the suite waits on real servers much of the time, so more workers than cores pays off
-# (measured on 2 cores: 4 workers 415 s, 5 workers 361 s; 6 starve the CPU-hungry end-to-end tests)
+# (measured on 2 cores: 4 workers 415 s, 5 workers 361 s). More do not: with 7 the suite is CPU-bound (over 1.8 of the
+# 2 cores busy, 288-320 s on clean clones) and the end-to-end tests starve each other: a platform stall's backlog was
+# still 386 jobs long after 30 s; with the five platform groups and a canary side by side, scheduler-failures paged
+# on queue lag
 PYTEST_WORKERS ?= 5
 # pytest keeps its assertion-rewritten test modules, and Python its bytecode, between runs and workers even where
 # PYTHONDONTWRITEBYTECODE is set (as on CI machines): each worker collects in 2.5 s rather than 5
