@@ -1,5 +1,5 @@
 """ai_shorts end to end: every scenario of its scenarios.yaml fires exactly its alerts in a real Alertmanager
-(service-down by stopping and restarting the app), and a healthy run leaves nothing pending.
+(service-down by stopping and restarting the app), and a healthy run fires nothing and nothing stays pending.
 
 Time runs 60x faster (see tests/examples/harness.py): HighLatency alerts at a 30 s p99, so a job may be held up
 by at most half a real second of scheduling delay before a loaded test machine looks like a slow render farm.

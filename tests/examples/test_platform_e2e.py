@@ -1,6 +1,6 @@
 """platform end to end: every scenario of its scenarios.yaml fires exactly its alerts in a real Alertmanager (the seed's
-alerts and the SLO burn-rate alerts the same fault burns) and nothing else fires; a healthy run leaves nothing
-pending, and jobpulse demo's view is filled from the app's metrics (issue 17).
+alerts and the SLO burn-rate alerts the same fault burns) and nothing else fires; a healthy run fires nothing
+and nothing stays pending, and jobpulse demo's view is filled from the app's metrics (issue 17).
 
 Time runs 60x faster (tests/examples/harness.py), so a heartbeat is 300 virtual seconds old after 5 real ones:
 WorkerOffline has no `for`, and a machine too busy to run the app for 5 seconds would fire it. The resource scenarios

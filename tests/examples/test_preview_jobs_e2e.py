@@ -1,5 +1,5 @@
 """preview_jobs end to end: every scenario of its scenarios.yaml fires exactly its alerts in a real Alertmanager,
-and a healthy run leaves nothing pending (time compressed 120x: see tests/examples/harness.py)."""
+and a healthy run fires nothing and nothing stays pending (time compressed 120x: see tests/examples/harness.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """prompt_rollout end to end (issue 17): every fault scenario of its scenarios.yaml fires exactly its alerts in a
-real Alertmanager and nothing else fires; a healthy run leaves nothing pending and fills jobpulse demo's view. The
-app runs with its own Redis (redis-down stops it) and Celery worker; the rules run 60x faster.
+real Alertmanager and nothing else fires; a healthy run fires nothing, nothing stays pending, and it fills jobpulse
+demo's view. The app runs with its own Redis (redis-down stops it) and Celery worker; the rules run 60x faster.
 
 retry-storm is played right after the healthy run: PrompterUniqueViolationsSpike compares the last 10 minutes
 with the 10 before them, which a reset would leave empty. slow comes last: its prompts still waiting for the

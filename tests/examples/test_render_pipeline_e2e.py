@@ -1,5 +1,5 @@
 """render_pipeline end to end: the web process, two Celery worker processes on a private Redis, and every scenario of
-its scenarios.yaml firing exactly its alerts in a real Alertmanager; a healthy run leaves nothing pending.
+its scenarios.yaml firing exactly its alerts in a real Alertmanager; in a healthy run nothing fires or stays pending.
 
 Time runs 60x faster for the web process and the workers alike (the clock travels in $JOBPULSE_DEMO_CLOCK):
 QueueWaitTimeHigh's 60-second wait is one real second of a task in Redis. cost-spike needs the workers' 15 minutes of
