@@ -258,12 +258,7 @@ class Stack:
         """What a failure message needs to explain an alert: every alert's state and labels in Prometheus (``alerts``
         when the caller has them already), and the app's own account of itself (``settled``: the resources a
         scenario holds, its queue)."""
-        described = "; ".join(
-            f"{_name(a)}[{a.get('state')}"
-            f"{f' {pending_seconds(a):.1f}s' if a.get('state') == 'pending' and 'activeAt' in a else ''}]"
-            f" {{{', '.join(f'{k}={v}' for k, v in sorted(a['labels'].items()) if k != 'alertname')}}}"
-            for a in (await self.prometheus_alerts() if alerts is None else alerts)
-        )
+        described = "; ".join(_describe(a) for a in (await self.prometheus_alerts() if alerts is None else alerts))
         settled = self.settled(self.app)
         app = "settled" if settled is True else settled or "not settled"
         return f"Prometheus: {described or 'no alerts'}; app: {app}"
@@ -289,6 +284,15 @@ class Stack:
 
 def _name(alert: dict[str, Any]) -> str:
     return str(alert["labels"].get("alertname", ""))
+
+
+def _describe(alert: dict[str, Any]) -> str:
+    """``Name[state] {label=value, ...}``; a pending alert with how long it has been pending (``[pending 2.4s]``)."""
+    state = str(alert.get("state"))
+    if state == "pending" and "activeAt" in alert:
+        state += f" {pending_seconds(alert):.1f}s"
+    labels = ", ".join(f"{k}={v}" for k, v in sorted(alert["labels"].items()) if k != "alertname")
+    return f"{_name(alert)}[{state}] {{{labels}}}"
 
 
 def pending_seconds(alert: dict[str, Any], now: float | None = None) -> float:

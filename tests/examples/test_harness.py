@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
-from tests.examples.harness import not_quiet, pending_seconds
+from tests.examples.harness import _describe, not_quiet, pending_seconds
 
 #: 2026-12-06T12:00:00Z
 NOON = 1796558400.0
@@ -38,3 +39,10 @@ def test_pending_is_a_blip_until_half_its_for_and_anything_while_warming_up() ->
     # an alert the rules do not list (or one without a `for`) may not be pending at all
     unknown = alert("Unknown", "pending")
     assert not_quiet([unknown], HOLDS, warming_up=False, now=NOON + 0.2) == [unknown]
+
+
+def test_a_failure_message_names_each_alert_its_state_labels_and_how_long_it_is_pending() -> None:
+    assert _describe(alert("ServiceDown", "firing")) == "ServiceDown[firing] {severity=warning}"
+    assert re.fullmatch(
+        r"LLMHighErrorRate\[pending \d+\.\ds\] \{severity=warning\}", _describe(alert("LLMHighErrorRate", "pending"))
+    )
