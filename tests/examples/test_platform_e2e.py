@@ -5,7 +5,7 @@ and nothing stays pending, and jobpulse demo's view is filled from the app's met
 Time runs 60x faster (tests/examples/harness.py), so a heartbeat is 300 virtual seconds old after 5 real ones:
 WorkerOffline has no `for`, and a machine too busy to run the app for 5 seconds would fire it. The resource scenarios
 take the machine's CPU and memory from everything else on it, so they run 30x faster (10 seconds of room) with a
-third of the traffic: cpu-hog takes 0.9 of a core, and on a busy machine the app's own event loop gets what is left;
+third of the traffic: cpu-hog keeps to 0.9-1.2 cores, and on a busy machine the app's own event loop gets what is left;
 at the full rate its queue fell behind (WorkersQueueLagErrorBudgetBurn fired with HighCpuUsage). The scenarios are
 split over five tests that xdist spreads over its workers; those whose faults leave the database alone share the
 worker's PostgreSQL and Redis (tests/datastores_fixtures.py), db-down stops the app's own.
